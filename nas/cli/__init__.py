@@ -1,0 +1,52 @@
+"""The ``nas`` command: a thin shell over the toolkit's rooms.
+
+Each sub-command group lives in its own module with a ``register(subparsers)`` function
+that adds its parser and sets ``handler`` (a function taking the parsed namespace and
+returning an exit code). Logic stays in the rooms; these modules parse and print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nas import __version__
+from nas.errors import UserError
+
+# module name under nas.cli -> registers one top-level sub-command (group)
+_COMMAND_MODULES = ("space", "arch", "train", "run", "db", "report", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas", description="Search hybrid SSM/attention language-model architectures."
+    )
+    parser.add_argument("--version", action="version", version=f"nas {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"nas.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"nas.cli.{name}":
+                continue  # that command group is not part of this build yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as error:
+        print(f"error: {error}" if "\n" not in str(error) else str(error), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
