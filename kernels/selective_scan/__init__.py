@@ -30,6 +30,7 @@ import torch
 
 from kernels._backend import resolve_backend
 from kernels._checks import check_tensor
+from kernels.selective_scan.chunk import selective_scan_chunk
 from kernels.selective_scan.naive import selective_scan_naive
 from kernels.selective_scan.step import selective_scan_step_torch
 
@@ -64,7 +65,9 @@ def selective_scan(
     check_tensor(op, "u", u, (batch, dim, length), "(batch, dim, L)", device)
     check_tensor(op, "delta", delta, (batch, dim, length), "(batch, dim, L)", device)
     if not isinstance(A, torch.Tensor) or A.dim() != 2:
-        raise ValueError(f"{op}: A must be a tensor of shape (dim, N) = ({dim}, N), got {_shape_of(A)}")
+        raise ValueError(
+            f"{op}: A must be a tensor of shape (dim, N) = ({dim}, N), got {_shape_of(A)}"
+        )
     nstate = A.shape[1]
     check_tensor(op, "A", A, (dim, nstate), "(dim, N)", device)
     B = _grouped(op, "B", B, batch, dim, nstate, (length,), "L", device)
@@ -79,10 +82,9 @@ def selective_scan(
     chosen = resolve_backend(backend, device)
     if chosen == "reference":
         y, last = selective_scan_naive(*args)
-        y = y.to(u.dtype)
-    else:  # the chunked torch path and the Triton kernels land in the next commits
-        y, last = selective_scan_naive(*args)
-        y = y.to(u.dtype)
+    else:  # the Triton kernels land in the next commit
+        y, last = selective_scan_chunk(*args)
+    y = y.to(u.dtype)
     return (y, last) if return_last_state else y
 
 

@@ -22,7 +22,7 @@ def selective_scan_naive(
     delta_softplus: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(y, last_state): y (batch, dim, L) in u's dtype, last_state (batch, dim, N) in fp32."""
-    batch, dim, length = u.shape
+    batch, dim, _ = u.shape
     per_group = dim // B.shape[1]
     u, delta, A = u.float(), delta.float(), A.float()
     if delta_bias is not None:
@@ -37,7 +37,7 @@ def selective_scan_naive(
     h = u.new_zeros(batch, dim, A.shape[1])
     ys = []
     # unbind, not indexing: its backward is one stack, not a full-size zero tensor per step
-    for decay_t, drive_t, c_t in zip(decay.unbind(-1), drive.unbind(-1), C.unbind(-1)):
+    for decay_t, drive_t, c_t in zip(decay.unbind(-1), drive.unbind(-1), C.unbind(-1), strict=True):
         h = decay_t * h + drive_t
         ys.append((h * c_t).sum(-1))
     y = torch.stack(ys, dim=-1) if ys else u.new_zeros(batch, dim, 0)
