@@ -77,7 +77,9 @@ def _block_params(arch: ArchSpec, letter: str) -> int:
             assert ssm.dt_rank is not None
             r = ssm.dt_rank
             # in_proj, conv (+bias), x_proj, dt_proj (+bias), A_log, D, out_proj
-            mixer = 2 * d * di + di * (k + 1) + di * (r + 2 * n) + di * (r + 1) + di * n + di + di * d
+            mixer = (
+                2 * d * di + di * (k + 1) + di * (r + 2 * n) + di * (r + 1) + di * n + di + di * d
+            )
         else:
             assert ssm.ngroups is not None
             g, h = ssm.ngroups, ssm.n_heads(d)

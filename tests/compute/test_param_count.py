@@ -24,9 +24,9 @@ def test_mamba1(mamba1: ArchSpec) -> None:
     block = (
         d  # norm
         + d * 2 * di  # in_proj 4096
-        + di * k + di  # conv + bias 320
+        + (di * k + di)  # conv + bias 320
         + di * (r + 2 * n)  # x_proj 1152
-        + r * di + di  # dt_proj + bias 192
+        + (r * di + di)  # dt_proj + bias 192
         + di * n  # A_log 512
         + di  # D
         + di * d  # out_proj 2048
