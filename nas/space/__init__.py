@@ -51,14 +51,14 @@ The YAML format
       rope_theta: 10000         # read only with rope: true                    [10000]
     mlp:                        # read only when a layout has F blocks
       kind: swiglu              # swiglu | gelu                                [swiglu]
-      expansion: 2.0            # d_ff = round(expansion * d_model / multiple_of) * multiple_of
-      multiple_of: 1            #                                              [2.0, 1]
+      expansion: 2.0            # d_ff = expansion * d_model, rounded to       [2.0]
+      multiple_of: 1            #   the nearest multiple of multiple_of        [1]
 
     constraints:                # all must hold; infeasible architectures are never trained
       - params <= 2M
       - state_bytes(8192) <= 4 MiB and attention_fraction <= 0.5
 
-Every key under ``d_model`` ... ``mlp`` is a *parameter*, written in one of four ways::
+Every key under ``d_model`` ... ``mlp`` is a *parameter*, written in one of these forms::
 
     d_state: 16                                 # fixed (not searched)
     d_state: [4, 16, 32]                        # choice (short form)
