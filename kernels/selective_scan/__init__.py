@@ -82,8 +82,12 @@ def selective_scan(
     chosen = resolve_backend(backend, device)
     if chosen == "reference":
         y, last = selective_scan_naive(*args)
-    else:  # the Triton kernels land in the next commit
+    elif chosen == "torch":
         y, last = selective_scan_chunk(*args)
+    else:  # imported here: Triton is installed on Linux only
+        from kernels.selective_scan.fused import selective_scan_triton
+
+        y, last = selective_scan_triton(*args)
     y = y.to(u.dtype)
     return (y, last) if return_last_state else y
 
