@@ -32,6 +32,7 @@ import torch
 from kernels._backend import resolve_backend
 from kernels._checks import check_tensor
 from kernels.ssd._common import prepare_dt
+from kernels.ssd.chunk import ssd_chunk
 from kernels.ssd.naive import ssd_naive
 from kernels.ssd.step import ssd_step_torch
 
@@ -87,10 +88,12 @@ def ssd(
         raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
 
     chosen = resolve_backend(backend, device)
-    # the chunked torch and Triton backends land in the next commits
-    y, final = ssd_naive(x, prepare_dt(dt, dt_bias, dt_softplus), A, B, C, D, z, initial_states)
+    dt = prepare_dt(dt, dt_bias, dt_softplus)
+    if chosen == "reference":
+        y, final = ssd_naive(x, dt, A, B, C, D, z, initial_states)
+    else:  # the Triton kernels land in the next commit
+        y, final = ssd_chunk(x, dt, A, B, C, chunk_size, D, z, initial_states)
     y = y.to(x.dtype)
-    del chosen
     return (y, final) if return_final_states else y
 
 
