@@ -39,15 +39,16 @@ def model_of(arch: ArchSpec, seed: int = 0, backend: str = "torch") -> HybridLM:
 
 @pytest.mark.parametrize("name", KINDS)
 def test_causal(name: str) -> None:
-    """Changing token t + 1 changes the logits from t + 1 on and none before."""
+    """Changing token t + 1 changes the logits from t + 1 on and none before; 150 tokens span
+    several SSD chunks (64) and selective-scan blocks (128)."""
     model = model_of(KINDS[name])
-    tokens = torch.randint(0, VOCAB, (2, 40))
+    tokens = torch.randint(0, VOCAB, (2, 150))
     changed = tokens.clone()
-    t = 22
+    t = 130
     changed[:, t + 1] = (tokens[:, t + 1] + 1) % VOCAB
     with torch.no_grad():
         before, after = model(tokens), model(changed)
-    assert before.shape == (2, 40, VOCAB)
+    assert before.shape == (2, 150, VOCAB)
     torch.testing.assert_close(before[:, : t + 1], after[:, : t + 1], rtol=0, atol=1e-5)
     assert (before[:, t + 1] - after[:, t + 1]).abs().max() > 1e-4
 
