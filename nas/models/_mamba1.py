@@ -26,7 +26,7 @@ class Mamba1(nn.Module):
         self.conv1d = nn.Conv1d(d_inner, d_inner, ssm.d_conv, groups=d_inner, bias=True)
         self.x_proj = linear(d_inner, ssm.dt_rank + 2 * ssm.d_state)
         self.dt_proj = nn.Linear(ssm.dt_rank, d_inner, bias=True)
-        bound = ssm.dt_rank**-0.5  # keeps dt_proj(dt) near its bias at init
+        bound = ssm.dt_rank**-0.5  # variance-preserving for a rank-R projection (mamba_ssm)
         nn.init.uniform_(self.dt_proj.weight, -bound, bound)
         with torch.no_grad():
             self.dt_proj.bias.copy_(dt_bias_init(d_inner, ssm.dt_min, ssm.dt_max))
