@@ -62,6 +62,9 @@ def ssd(
     the blocks the chunked backends cut the sequence into (any L works). Returns y (b, L, h, p)
     in x's dtype, and with ``return_final_states=True`` also the state after the last step,
     (b, h, p, n) in fp32.
+
+    A is a decay rate and must be <= 0 (Mamba-2 keeps A = -exp(A_log)): the chunked backends
+    clamp every exponent of a cumulative sum of dt * A at 0, as ``mamba_ssm`` does.
     """
     op = "ssd"
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
@@ -88,11 +91,20 @@ def ssd(
         raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
 
     chosen = resolve_backend(backend, device)
-    dt = prepare_dt(dt, dt_bias, dt_softplus)
-    if chosen == "reference":
-        y, final = ssd_naive(x, dt, A, B, C, D, z, initial_states)
-    else:  # the Triton kernels land in the next commit
-        y, final = ssd_chunk(x, dt, A, B, C, chunk_size, D, z, initial_states)
+    if length == 0:  # nothing to scan: the loop of the reference handles it
+        chosen = "reference"
+    if chosen == "triton":  # imported here: Triton is installed on Linux only
+        from kernels.ssd.triton import ssd_triton
+
+        y, final = ssd_triton(
+            x, dt, A, B, C, chunk_size, D, z, dt_bias, dt_softplus, initial_states
+        )
+    else:
+        dt = prepare_dt(dt, dt_bias, dt_softplus)
+        if chosen == "reference":
+            y, final = ssd_naive(x, dt, A, B, C, D, z, initial_states)
+        else:
+            y, final = ssd_chunk(x, dt, A, B, C, chunk_size, D, z, initial_states)
     y = y.to(x.dtype)
     return (y, final) if return_final_states else y
 
