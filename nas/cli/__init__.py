@@ -19,13 +19,18 @@ from nas.errors import UserError
 _COMMAND_MODULES = ("space", "arch", "train", "run", "db", "report", "bench")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``nas`` parser. Given the command line, only the group it runs is imported, so
+    that one group's heavy imports (torch, ray, optuna) never slow down another's."""
+    chosen = _chosen_group(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="nas", description="Search hybrid SSM/attention language-model architectures."
     )
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:
+        if chosen is not None and name != chosen:
+            continue
         try:
             module = importlib.import_module(f"nas.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -36,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_group(argv: Sequence[str]) -> str | None:
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in _COMMAND_MODULES else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except UserError as error:
