@@ -149,12 +149,7 @@ def ssd_step(
     check_tensor(op, "x", x, (batch, heads, headdim), "(b, h, p)", device)
     check_tensor(op, "dt", dt, (batch, heads), "(b, h)", device)
     check_tensor(op, "A", A, (heads,), "(h,)", device)
-    groups, got_n = _groups(op, B, C, (batch,), "b", heads, device)
-    if got_n != nstate:
-        raise ValueError(
-            f"{op}: B has n = {got_n} but state has n = {nstate}; expected B, C (b, g, n) = "
-            f"({batch}, {groups}, {nstate})"
-        )
+    _groups(op, B, C, (batch,), "b", heads, device, nstate)
     _check_D(op, D, heads, headdim, device)
     check_tensor(op, "z", z, (batch, heads, headdim), "(b, h, p)", device, optional=True)
     check_tensor(op, "dt_bias", dt_bias, (heads,), "(h,)", device, optional=True)
@@ -169,12 +164,15 @@ def _groups(
     lead_name: str,
     heads: int,
     device: torch.device,
+    nstate: int | None = None,
 ) -> tuple[int, int]:
-    """(g, n) of B, checked as (*lead, g, n) with g dividing h, and C checked to match it."""
+    """(g, n) of B, checked as (*lead, g, n) with g dividing h (and n = ``nstate`` when
+    given), and C checked to match it."""
     dims = f"({lead_name}, g, n)"
     if not isinstance(B, torch.Tensor) or B.dim() != len(lead) + 2:
         raise ValueError(f"{op}: B must be a tensor of shape {dims}, got {_shape_of(B)}")
-    groups, nstate = B.shape[-2:]
+    groups = B.shape[-2]
+    nstate = B.shape[-1] if nstate is None else nstate
     if groups == 0 or heads % groups:
         raise ValueError(
             f"{op}: B has g = {groups} groups, which must divide h = {heads}; expected {dims}"

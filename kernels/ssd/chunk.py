@@ -87,7 +87,7 @@ def ssd_chunk(
     carried = torch.matmul(Cc, states_in.transpose(-1, -2))  # (b, c, g, Q, hg * p)
     carried = carried.reshape(batch, chunks, groups, steps, per_group, headdim).transpose(3, 4)
     y = y + carried * cum.clamp(max=0.0).exp()[..., None]
-    # back to (b, L, h, p), contiguous: with one chunk and one group reshape could return a view
-    y = y.permute(0, 1, 4, 2, 3, 5).contiguous().view(batch, chunks * steps, heads, headdim)
-    y = y[:, :length]
-    return skip_and_gate(y, x, D, z), state.reshape(batch, heads, headdim, nstate)
+    y = y.permute(0, 1, 4, 2, 3, 5).reshape(batch, chunks * steps, heads, headdim)[:, :length]
+    # contiguous, like the other backends: the reshape above may return a strided view
+    y = skip_and_gate(y, x, D, z).contiguous()
+    return y, state.reshape(batch, heads, headdim, nstate)

@@ -415,11 +415,13 @@ def _dt_bwd(
 
 def _blocks(chunk_size: int, headdim: int, nstate: int) -> dict[str, int]:
     """Tile sizes: powers of two, at least 16 (tl.dot's minimum), covering chunk rows, p and n;
-    more warps once a (p, n) state tile passes 4096 fp32 values, to keep it in registers."""
+    once a (p, n) state tile passes 4096 fp32 values, fewer rows per tile and more warps, to
+    keep the tiles in registers."""
     block_p = max(16, triton.next_power_of_2(headdim))
     block_n = max(16, triton.next_power_of_2(nstate))
+    rows = 64 if block_p * block_n <= 4096 else 32
     return {
-        "BLOCK_M": min(64, max(16, triton.next_power_of_2(chunk_size))),
+        "BLOCK_M": min(rows, max(16, triton.next_power_of_2(chunk_size))),
         "BLOCK_P": block_p,
         "BLOCK_N": block_n,
         "num_warps": 4 if block_p * block_n <= 4096 else 8,
@@ -434,8 +436,9 @@ class _SsdTriton(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, dt, A, B, C, D, z, dt_bias, initial_states, chunk_size, dt_softplus):  # type: ignore[override]
-        x, dt, B, C = (t.contiguous() for t in (x, dt, B, C))
-        z = z.contiguous() if z is not None else None
+        # the kernels index plain row-major tensors
+        x, dt, A, B, C = (t.contiguous() for t in (x, dt, A, B, C))
+        z, dt_bias, D = (t.contiguous() if t is not None else None for t in (z, dt_bias, D))
         batch, length, heads, headdim = x.shape
         groups, nstate = B.shape[-2:]
         Q = min(chunk_size, length)  # a chunk longer than the sequence would be all padding
@@ -577,7 +580,6 @@ def ssd_triton(
     Unlike the other backends it takes the raw dt with dt_bias and dt_softplus: the kernels
     apply them, and their backward returns the grads of dt and dt_bias.
     """
-    D = D.contiguous() if D is not None else None
     return _SsdTriton.apply(
         x, dt, A, B, C, D, z, dt_bias, initial_states, int(chunk_size), bool(dt_softplus)
     )
