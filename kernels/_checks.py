@@ -28,12 +28,18 @@ def check_tensor(
             return
         raise ValueError(f"{op}: {name} is required, expected shape {dims}")
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{op}: {name} must be a torch.Tensor of shape {dims}, got {type(tensor).__name__}")
+        raise TypeError(
+            f"{op}: {name} must be a torch.Tensor of shape {dims}, got {type(tensor).__name__}"
+        )
     if tuple(tensor.shape) != tuple(shape):
         raise ValueError(
             f"{op}: {name} has shape {tuple(tensor.shape)}, expected {dims} = {tuple(shape)}"
         )
     if tensor.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{op}: {name} has dtype {tensor.dtype}, expected float32, float16 or bfloat16")
+        raise TypeError(
+            f"{op}: {name} has dtype {tensor.dtype}, expected float32, float16 or bfloat16"
+        )
     if tensor.device != device:
-        raise ValueError(f"{op}: {name} is on {tensor.device}, expected {device} like the other inputs")
+        raise ValueError(
+            f"{op}: {name} is on {tensor.device}, expected {device} like the other inputs"
+        )

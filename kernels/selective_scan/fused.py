@@ -134,7 +134,9 @@ def _selective_scan_bwd_kernel(
     for ci in range(0, n_chunks):
         c = n_chunks - 1 - ci
         # 1. recompute the chunk's states from its checkpoint; keep the one before each step
-        h = tl.load(ckpt_ptr + (pid_b * n_chunks + c) * dim * nstate + tile, mask=mask_dn, other=0.0)
+        h = tl.load(
+            ckpt_ptr + (pid_b * n_chunks + c) * dim * nstate + tile, mask=mask_dn, other=0.0
+        )
         for k in range(0, CHUNK):
             t = c * CHUNK + k
             m = mask_d & (zero_d + t < length)
