@@ -1,0 +1,188 @@
+"""``nas train``: train one architecture's proxy models on tasks and print what they learned."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nas.arch import ArchSpec
+from nas.cli.arch import console, format_figure
+from nas.compute import param_count
+from nas.errors import UserError
+from nas.proxy import Budget, Metrics, TaskResult, evaluate
+from nas.space import load_space
+from nas.tasks import TASKS, get_task
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train proxy models of one architecture on tasks",
+        description="Train a fresh proxy model of one architecture per task within a budget, "
+        "then print the learning curve and the final metrics. Tasks: "
+        + "; ".join(
+            f"{name} ({', '.join(p.name for p in cls.PARAMS)}, filler)"
+            for name, cls in TASKS.items()
+        ),
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--arch",
+        metavar="SPEC",
+        help="a layout pattern such as '(MMMA)x2', ArchSpec JSON, or a .json file",
+    )
+    which.add_argument("--space", metavar="FILE", help="a search-space YAML to sample from")
+    parser.add_argument(
+        "--sample-seed", type=int, default=0, help="with --space: which sample (default 0)"
+    )
+    parser.add_argument("--d-model", type=int, help="with --arch: override d_model")
+    parser.add_argument(
+        "--vocab-size",
+        type=int,
+        help="with --arch: override vocab_size (default: the largest task vocabulary "
+        "for a layout pattern)",
+    )
+    parser.add_argument(
+        "--task",
+        action="append",
+        required=True,
+        metavar="NAME[:K=V,...]",
+        help="a task spec, e.g. mqar:num_kv_pairs=8 (repeat for several)",
+    )
+    amount = parser.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--steps", type=int, help="optimizer steps per task")
+    amount.add_argument("--tokens", type=float, help="training tokens per task")
+    amount.add_argument("--flops", type=float, help="training FLOPs per task (compute-matched)")
+    parser.add_argument("--batch-size", type=int, default=Budget.batch_size)
+    parser.add_argument("--lr", type=float, default=Budget.lr)
+    parser.add_argument("--eval-batches", type=int, default=Budget.eval_batches)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "triton", "reference"),
+        help="kernel backend of the SSM scans (default auto)",
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON only")
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    tasks = [get_task(spec) for spec in args.task]
+    vocab = max(task.vocab_size for task in tasks)
+    arch = _architecture(args, vocab)
+    budget = Budget(
+        steps=args.steps,
+        tokens=args.tokens,
+        flops=args.flops,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_batches=args.eval_batches,
+    )
+    run = lambda **callbacks: evaluate(  # noqa: E731
+        arch,
+        tasks,
+        budget,
+        args.seed,
+        device=args.device,
+        backend=args.backend,
+        num_threads=args.threads,
+        **callbacks,
+    )
+    if args.json:
+        metrics = run()
+        print(json.dumps({"arch": arch.to_dict(), "metrics": metrics.to_dict()}, indent=2))
+        return 0 if metrics.status == "ok" else 1
+
+    out = console()
+    out.print(
+        f"[bold]{escape(arch.layout)}[/bold]  {arch.family}, ratio {arch.ratio}, "
+        f"d_model {arch.d_model}, {format_figure('params', param_count(arch), short=True)} "
+        f"params, hash {arch.arch_hash}"
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=out, transient=True) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_step(spec: str, step: int, steps: int) -> None:
+            if spec not in bars:
+                bars[spec] = progress.add_task(escape(spec), total=steps)
+            progress.update(bars[spec], completed=step)
+
+        metrics = run(on_step=on_step)
+    for result in metrics.tasks.values():
+        out.print(_curve_table(result))
+        if result.clean is not None:
+            out.print(_curve_table(result.clean, title="clean counterpart "))
+    out.print(_final_table(metrics))
+    out.print(
+        f"{metrics.tokens_per_s:,.0f} training tokens/s, {metrics.wall_s:.1f} s wall, peak memory "
+        f"{format_figure('bytes', metrics.peak_memory_bytes, short=True)} ({metrics.memory_kind}), "
+        f"{metrics.device} ({escape(metrics.device_name)}), {metrics.backend} backend, "
+        f"{metrics.num_threads} threads"
+    )
+    if metrics.status != "ok":
+        out.print(f"[red]{metrics.status}[/red]: {escape(metrics.error or '')}")
+        return 1
+    return 0
+
+
+def _architecture(args: argparse.Namespace, task_vocab: int) -> ArchSpec:
+    if args.space is not None:
+        if args.d_model is not None or args.vocab_size is not None:
+            raise UserError("--d-model and --vocab-size apply to --arch; a --space file sets them")
+        return load_space(args.space, default_vocab_size=task_vocab).sample(1, args.sample_seed)[0]
+    text, path = args.arch, Path(args.arch)
+    if text.endswith(".json") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    overrides = {k: v for k, v in (("d_model", args.d_model), ("vocab_size", args.vocab_size)) if v}
+    if not text.lstrip().startswith("{"):  # a bare pattern gets a vocabulary that fits the tasks
+        overrides.setdefault("vocab_size", task_vocab)
+    try:
+        return ArchSpec.parse(text, **overrides)
+    except (ValueError, TypeError) as exc:  # also json.JSONDecodeError and LayoutError
+        raise UserError(f"--arch {args.arch}: {exc}") from None
+
+
+def _curve_table(result: TaskResult, title: str = "") -> Table:
+    table = Table(title=f"{title}learning curve: {escape(result.task)}")
+    extra = [key for key in (result.curve[0] if result.curve else {}) if key.startswith("eval_")]
+    for header in ("step", "tokens", "FLOPs", "train loss", "capability", *extra):
+        table.add_column(header.removeprefix("eval_"), justify="right")
+    for point in result.curve:
+        table.add_row(
+            str(point["step"]),
+            format_figure("tokens", point["tokens"], short=True),
+            format_figure("flops", point["flops"], short=True),
+            f"{point['loss']:.4f}",
+            f"{point['capability']:.3f}",
+            *(_number(point[key]) for key in extra),
+        )
+    return table
+
+
+def _final_table(metrics: Metrics) -> Table:
+    table = Table(title=f"final metrics (seed {metrics.seed}, status {metrics.status})")
+    for header in ("task", "status", "capability", "metrics"):
+        table.add_column(header, justify="left" if header in ("task", "metrics") else "right")
+    for spec, result in metrics.tasks.items():
+        shown = ", ".join(f"{key} {_number(value)}" for key, value in result.metrics.items())
+        table.add_row(escape(spec), result.status, f"{result.capability:.3f}", escape(shown))
+    return table
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 10 else f"{value:.4g}"
