@@ -1,0 +1,381 @@
+"""``nas db studies|trials|pareto|show|arch|compare|columns|export|sql|delete``.
+
+Every command but ``delete`` reads through :class:`nas.db.Database`, whose connections
+are read-only. pandas and the query code load inside the handlers, so that building the
+parser costs nothing for other commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from nas.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nas.db import Database
+
+STORAGE_ENV = "NAS_STORAGE"
+# The quickstart's database, as `nas run` writes it by default (a test keeps them equal).
+DEFAULT_STORAGE = "sqlite:///runs/nas.db"
+_WHERE_HELP = """\
+--where language: comparisons (== != < <= > >=), and/or/not, parentheses, + - * /,
+  IN [..], NOT IN [..], IS [NOT] NULL, CONTAINS 'text', MATCHES 'regex'.
+  Quote column names holding other characters in backticks: `cap.mqar:filler=2` > 0.5
+  e.g. "d_state >= 16 and family == 'hybrid' and ratio in ['3:1', '7:1']"
+--sort: comma-separated columns, '-' for descending: --sort -capability,params
+`nas db columns STUDY` lists the columns."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Lets ``--sort -capability`` through: argparse would take ``-capability`` for a flag."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        merged: list[str] = []
+        for arg in args:
+            if merged and merged[-1] == "--sort" and arg.startswith("-") and arg != "--":
+                merged[-1] = f"--sort={arg}"
+            else:
+                merged.append(arg)
+        return super().parse_known_args(merged, namespace)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "db",
+        help="query study databases: studies, trials, Pareto fronts, exports, SQL",
+        description="Queries over the database `nas run` writes; every one is read-only but `delete`.",
+    )
+    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
+
+    def action(name: str, help: str, handler: Any) -> argparse.ArgumentParser:
+        sub = actions.add_parser(
+            name, help=help, description=help, epilog=_WHERE_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        sub.add_argument(
+            "--storage",
+            metavar="URL",
+            default=os.environ.get(STORAGE_ENV, DEFAULT_STORAGE),
+            help=f"database URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE})",
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    _add_format(action("studies", "list the studies with trial counts and objectives", _studies))
+
+    trials = action("trials", "a study's trials, one row each", _trials)
+    trials.add_argument("study", metavar="STUDY")
+    _add_query_flags(trials)
+    trials.add_argument("--sort", action="append", metavar="COLUMNS", help="e.g. -capability,params")
+    trials.add_argument("--limit", type=_positive_int, metavar="N", help="the first N rows")
+    _add_format(trials, out=True)
+
+    pareto = action("pareto", "the Pareto front of a study's complete trials", _pareto)
+    pareto.add_argument("study", metavar="STUDY")
+    pareto.add_argument(
+        "--objective",
+        action="append",
+        metavar="COLUMN:max|min",
+        help="take the front over these columns instead of the study's objectives (repeat it)",
+    )
+    _add_query_flags(pareto)
+    _add_format(pareto, out=True)
+
+    show = action("show", "everything about one trial, with its learning curves", _show)
+    show.add_argument("study", metavar="STUDY")
+    show.add_argument("trial", metavar="TRIAL", type=int, help="the trial number")
+    show.add_argument("--format", choices=("table", "json"), default="table")
+
+    arch = action("arch", "every evaluation of one architecture, across studies", _arch)
+    arch.add_argument("arch_hash", metavar="HASH", help="architecture hash (a unique prefix will do)")
+    _add_format(arch, out=True)
+
+    compare = action("compare", "the Pareto fronts of two studies, side by side", _compare)
+    compare.add_argument("study_a", metavar="A")
+    compare.add_argument("study_b", metavar="B")
+    _add_format(compare, out=True)
+
+    columns = action("columns", "the columns --where, --sort and --columns can use", _columns)
+    columns.add_argument("study", metavar="STUDY")
+
+    export = action("export", "write a study's trials to CSV, JSON or Parquet", _export)
+    export.add_argument("study", metavar="STUDY")
+    export.add_argument("--out", required=True, metavar="FILE", help=".csv, .json or .parquet")
+    export.add_argument("--format", choices=("csv", "json", "parquet"), help="default: FILE's suffix")
+    _add_query_flags(export)
+
+    sql = action("sql", "run one read-only SQL statement", _sql)
+    sql.add_argument("statement", metavar="SQL")
+    _add_format(sql, out=True)
+
+    delete = action("delete", "delete a study's trials (asks for confirmation)", _delete)
+    delete.add_argument("study", metavar="STUDY")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_query_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--where", metavar="EXPR", help="keep the rows where EXPR holds (see below)")
+    parser.add_argument(
+        "--columns", metavar="A,B,...", help="columns to show, comma-separated; 'all' for every one"
+    )
+
+
+def _add_format(parser: argparse.ArgumentParser, out: bool = False) -> None:
+    choices = ("table", "csv", "json", "parquet") if out else ("table", "csv", "json")
+    parser.add_argument("--format", choices=choices, default="table")
+    if out:
+        parser.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def _open(args: argparse.Namespace) -> Database:
+    from nas.db import Database
+
+    return Database(args.storage)
+
+
+def _columns_arg(args: argparse.Namespace, db: Database, study: str) -> list[str] | None:
+    """--columns as a list. Without it a table shows the summary columns and the other
+    formats every column (None)."""
+    if args.columns == "all":
+        return None
+    if args.columns:
+        return [name.strip() for name in args.columns.split(",") if name.strip()]
+    return db.summary_columns(study) if args.format == "table" else None
+
+
+def _sort_arg(values: Sequence[str] | None) -> list[str]:
+    return [key.strip() for value in values or [] for key in value.split(",") if key.strip()]
+
+
+def _emit(frame: pd.DataFrame, args: argparse.Namespace, title: str | None = None) -> None:
+    from nas.db import write_frame
+
+    try:
+        if args.format == "table":
+            if getattr(args, "out", None):
+                raise UserError("--out writes a file: add --format csv, json or parquet")
+            _print_table(frame, title)
+        else:
+            write_frame(frame, getattr(args, "out", None), args.format)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `nas db ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    from nas.cli.arch import console
+
+    table = Table(title=title, caption=f"{len(frame)} rows" if len(frame) != 1 else None)
+    cells = [[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)] for row in frame.itertuples(index=False)]
+    for index, column in enumerate(frame.columns):
+        numeric = frame[column].dtype.kind in "iuf" or str(frame[column].dtype) == "Int64"
+        widest = max((len(row[index]) for row in cells), default=0)
+        # Short text stays whole; long text (layouts, task specs) folds.
+        table.add_column(
+            str(column), justify="right" if numeric else "left", overflow="fold",
+            max_width=max(len(str(column)), 8) if numeric else max(min(widest, 40), 8),
+        )  # fmt: skip
+    for row in cells:
+        table.add_row(*row)
+    out = console()
+    # A table wider than the screen would squeeze columns to nothing: widen it instead.
+    out.width = max(out.width, Measurement.get(out, out.options, table).maximum)
+    out.print(table)
+
+
+def _cell(column: str, value: Any) -> str:
+    """One table cell: big counts in K/M/G (bytes in KiB/MiB/GiB), fractions to 4 digits."""
+    import math
+
+    from rich.markup import escape
+
+    from nas.cli.arch import format_figure
+
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "NaT"):
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float) or column == "number":
+        text = str(value)[:19] if hasattr(value, "isoformat") else str(value)
+        return escape(text)
+    if abs(value) >= 1e5:
+        return format_figure(column, value, short=True)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# -- handlers ---------------------------------------------------------------------------------
+def _studies(args: argparse.Namespace) -> int:
+    with _open(args) as db:
+        frame = db.studies()
+    _emit(frame, args, title=f"studies in {_masked(args.storage)}")
+    return 0
+
+
+def _trials(args: argparse.Namespace) -> int:
+    with _open(args) as db:
+        columns = _columns_arg(args, db, args.study)
+        frame = db.trials(
+            args.study, where=args.where, columns=columns, sort=_sort_arg(args.sort), limit=args.limit
+        )
+    _emit(frame, args, title=f"trials of {args.study}")
+    return 0
+
+
+def _pareto(args: argparse.Namespace) -> int:
+    objectives = None
+    if args.objective:
+        objectives = {}
+        for item in args.objective:
+            name, _, direction = item.rpartition(":")
+            goal = {"max": "maximize", "min": "minimize"}.get(direction, direction)
+            if not name or goal not in ("maximize", "minimize"):
+                raise UserError(f"--objective {item!r}: write COLUMN:max or COLUMN:min")
+            objectives[name] = goal
+    with _open(args) as db:
+        columns = _columns_arg(args, db, args.study)
+        frame = db.pareto(args.study, objectives=objectives, where=args.where, columns=columns)
+    _emit(frame, args, title=f"Pareto front of {args.study}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import json
+
+    with _open(args) as db:
+        detail = db.trial(args.study, args.trial)
+    if args.format == "json":
+        print(json.dumps(detail, indent=2, default=str))
+        return 0
+    import pandas as pd
+    from rich.table import Table
+
+    from nas.cli.arch import console
+
+    out = console()
+    facts = Table(title=f"trial {args.trial} of {args.study}", show_header=False)
+    facts.add_column("", style="bold")
+    facts.add_column("", overflow="fold")
+    for key, value in detail["trial"].items():
+        if key != "spec_json" and _cell(key, value):
+            facts.add_row(key, _cell(key, value))
+    out.print(facts)
+    runs = pd.DataFrame(detail["evaluations"])
+    if runs.empty:
+        out.print("no evaluations recorded for this trial")
+        return 0
+    shown = ["evaluation_id", "task_label", "seed", "fidelity", "status", "capability", "wall_s", "device", "backend", "error"]
+    _print_table(runs[[c for c in shown if c in runs]], "evaluations")
+    points = [
+        {"task": run["task_label"], "seed": run["seed"], **point}
+        for run in detail["evaluations"]
+        for point in run.get("curve") or []
+    ]
+    if points:
+        curve = pd.DataFrame(points)
+        keep = [c for c in ("task", "seed", "step", "tokens", "flops", "loss", "capability") if c in curve]
+        _print_table(curve[keep], "learning curves")
+    return 0
+
+
+def _arch(args: argparse.Namespace) -> int:
+    with _open(args) as db:
+        info = db.architecture(args.arch_hash)
+        frame = db.evaluations(info["arch_hash"])
+    if args.format == "table":
+        from nas.cli.arch import console
+
+        spec = info["spec"] or {}
+        used = ", ".join(f"{t['study']}#{t['number']}" for t in info["trials"][:12])
+        more = f" (+{len(info['trials']) - 12} more)" if len(info["trials"]) > 12 else ""
+        console().print(
+            f"architecture {info['arch_hash']}: layout {spec.get('layout')}, d_model {spec.get('d_model')}; "
+            f"{len(info['trials'])} trials: {used}{more}",
+            markup=False,
+        )
+    _emit(frame, args, title=f"evaluations of {info['arch_hash']}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    with _open(args) as db:
+        frame = db.compare(args.study_a, args.study_b)
+    if args.format == "table":
+        from nas.cli.arch import console
+
+        for study, other in ((args.study_a, args.study_b), (args.study_b, args.study_a)):
+            rows = frame[frame["study"] == study]
+            beaten = int(rows["dominated_by_other"].sum())
+            console().print(
+                f"{study}: {len(rows)} trials on its front, {beaten} of them dominated by {other}'s "
+                f"front; {int(rows['on_joint_front'].sum())} on the joint front",
+                markup=False,
+            )
+    _emit(frame, args, title=f"Pareto fronts of {args.study_a} and {args.study_b}")
+    return 0
+
+
+def _columns(args: argparse.Namespace) -> int:
+    with _open(args) as db:
+        for name in db.columns(args.study):
+            print(name)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from nas.db import format_for, write_frame
+
+    fmt = format_for(args.out, args.format)
+    with _open(args) as db:
+        columns = None if args.columns in (None, "all") else _sort_arg([args.columns])
+        frame = db.trials(args.study, where=args.where, columns=columns)
+    write_frame(frame, args.out, fmt)
+    print(f"wrote {len(frame)} trials of {args.study} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    with _open(args) as db:
+        frame = db.sql(args.statement)
+    _emit(frame, args)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from nas.db import delete_study
+
+    with _open(args) as db:
+        summary = db.studies()
+        if args.study not in set(summary["study"]):
+            db.objectives(args.study)  # raises the unknown-study error, with did-you-mean
+        n_trials = int(summary.loc[summary["study"] == args.study, "n_trials"].iloc[0])
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"not deleting study {args.study!r} without confirmation: add --yes")
+        answer = input(f"delete study {args.study!r} and its {n_trials} trials? type its name: ")
+        if answer.strip() != args.study:
+            print("not deleted", file=sys.stderr)
+            return 1
+    delete_study(args.storage, args.study)
+    print(f"deleted study {args.study!r} ({n_trials} trials); architectures and evaluations stay as cache")
+    return 0
+
+
+def _masked(url: str) -> str:
+    from nas.db import masked
+
+    return masked(url)

@@ -1,0 +1,674 @@
+"""The read-only query API over a study database (see the package docstring)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from nas.db import _nas_frames as nas_frames
+from nas.db import _optuna_frames as frames
+from nas.db import _optuna_tables as ot
+from nas.db import _trial_query as tq
+from nas.db import schema
+from nas.db._pareto import non_dominated
+from nas.db._readonly import check_read_only
+from nas.db._storage import StorageError, masked, open_engine
+from nas.db._where import Where
+from nas.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection, Engine
+
+BASE_COLUMNS = ("number", "state", "datetime_start", "datetime_complete", "duration_s")
+# User attributes the study driver writes (nas.db.schema); arch_hash, family and layout
+# are shown from the architectures table instead.
+DRIVER_ATTRS = ("fidelity", "budget_hash", "cached", "capability", "duplicate_of", "fail_reason", "evaluation_ids")
+_SHOWN_ELSEWHERE = frozenset({"arch_hash", "family", "layout"})
+# The study user attribute where the driver keeps the study's settings (tasks, compute
+# lengths, ...); nas.study._storage.CONFIG_ATTR.
+CONFIG_ATTR = "nas_config"
+
+
+class UnknownStudy(UserError):
+    """A study name that is not in the database; the message lists the ones that are."""
+
+
+class Database:
+    """Read-only queries over a study database written by ``nas run`` (or any Optuna RDB).
+
+    Every method opens a read-only connection: nothing here can change the database.
+
+    Example:
+        >>> db = Database("sqlite:///runs/nas.db")                                # doctest: +SKIP
+        >>> db.trials("quickstart", where="d_state >= 16", sort="-capability", limit=5)  # doctest: +SKIP
+        >>> db.pareto("quickstart")                                               # doctest: +SKIP
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine = open_engine(url)
+        self._checked = False
+
+    def __repr__(self) -> str:
+        return f"Database({masked(self.url)!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            connection = self._engine.connect()
+        except OperationalError as error:
+            raise StorageError(f"cannot open {masked(self.url)}: {_reason(error)}") from None
+        try:
+            if not self._checked:
+                self._check_schema(connection)
+                self._checked = True
+            yield connection
+        except (OperationalError, ProgrammingError) as error:
+            raise StorageError(f"query failed on {masked(self.url)}: {_reason(error)}") from None
+        finally:
+            connection.close()
+
+    def _check_schema(self, conn: Connection) -> None:
+        from sqlalchemy import inspect
+
+        tables = set(inspect(conn).get_table_names())
+        if "studies" not in tables or "trials" not in tables:
+            raise StorageError(
+                f"{masked(self.url)} holds no Optuna study tables: is it the database `nas run` wrote?"
+            )
+        try:
+            schema.check(conn)
+        except schema.SchemaVersionError as error:
+            raise schema.SchemaVersionError(f"{masked(self.url)}: {error}") from None
+
+    # -- studies --------------------------------------------------------------------------
+    def study_names(self) -> list[str]:
+        """Names of the studies in the database, sorted."""
+        with self._connect() as conn:
+            return sorted(conn.execute(select(ot.studies.c.study_name)).scalars())
+
+    def studies(self) -> pd.DataFrame:
+        """One row per study: trial counts per state, objectives, first start and last end."""
+        with self._connect() as conn:
+            return frames.study_summaries(conn)
+
+    def _study_id(self, conn: Connection, study: str) -> int:
+        found = conn.execute(
+            select(ot.studies.c.study_id).where(ot.studies.c.study_name == study)
+        ).scalar()
+        if found is not None:
+            return int(found)
+        names = sorted(conn.execute(select(ot.studies.c.study_name)).scalars())
+        raise UnknownStudy(_unknown_study_message(study, names, masked(self.url)))
+
+    def objectives(self, study: str) -> dict[str, str]:
+        """The study's objectives in order: name -> ``"maximize"`` or ``"minimize"``."""
+        with self._connect() as conn:
+            return self._objectives(conn, self._study_id(conn, study))
+
+    @staticmethod
+    def _objectives(conn: Connection, study_id: int) -> dict[str, str]:
+        names = frames.metric_names_by_study(conn, study_id).get(study_id)
+        return frames.objectives(frames.directions(conn, study_id), names)
+
+    # -- trials ---------------------------------------------------------------------------
+    def columns(self, study: str) -> list[str]:
+        """Every column :meth:`trials` can return for ``study``, in display order."""
+        with self._connect() as conn:
+            return self._catalogue(conn, self._study_id(conn, study)).names()
+
+    def summary_columns(self, study: str) -> list[str]:
+        """The columns a table of trials shows by default: identity, objectives, the
+        architecture's shape, its main compute figures, capability per task, fidelity."""
+        with self._connect() as conn:
+            catalogue = self._catalogue(conn, self._study_id(conn, study))
+        return catalogue.summary()
+
+    def _catalogue(self, conn: Connection, study_id: int) -> _Catalogue:
+        return _Catalogue(conn, study_id, self._objectives(conn, study_id))
+
+    def trials(
+        self,
+        study: str,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+        sort: str | Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """One row per trial of ``study``, in trial-number order unless ``sort`` says otherwise.
+
+        Args:
+            where: a filter in the ``--where`` language (see :mod:`nas.db`).
+            columns: the columns to return (default: every one, see :meth:`columns`);
+                ``number`` always comes first.
+            sort: column names, each with an optional ``-`` prefix for descending order;
+                missing values go last.
+            limit: keep the first ``limit`` rows after filtering and sorting.
+        """
+        sort_keys = [sort] if isinstance(sort, str) else list(sort or [])
+        with self._connect() as conn:
+            study_id = self._study_id(conn, study)
+            catalogue = self._catalogue(conn, study_id)
+            wanted = catalogue.select(columns)
+            selected = None
+            if where or sort_keys or limit is not None:
+                # Decide the rows from the few columns that matter, then read the rest for them.
+                narrow = self._decide(conn, study_id, catalogue, where, sort_keys, limit)
+                selected = narrow.index.tolist()
+            frame = self._read(conn, study_id, catalogue, wanted, selected)
+        return _in_order(frame, selected)
+
+    def _decide(
+        self,
+        conn: Connection,
+        study_id: int,
+        catalogue: _Catalogue,
+        where: str | None,
+        sort_keys: Sequence[str],
+        limit: int | None = None,
+        extra: Sequence[str] = (),
+        states: tuple[str, ...] | None = None,
+    ) -> pd.DataFrame:
+        """The deciding columns of the trials that pass ``where`` (and are in ``states``),
+        sorted by ``sort_keys``, at most ``limit`` of them."""
+        condition = Where.parse(where) if where else None
+        if condition is not None:
+            catalogue.check_where(condition)
+        sort_names = [key.lstrip("-+") for key in sort_keys]
+        for name in sort_names:
+            catalogue.check(name, what="--sort column")
+        needed = ["number", *(condition.columns if condition else []), *sort_names, *extra]
+        request, evals = catalogue.request(list(dict.fromkeys(needed)))
+        request.states = states
+        if condition is None and not evals and request.sortable_in_sql(sort_names):
+            # SQL sorts and cuts: only `limit` rows come back.
+            request.order = [(name, key.startswith("-")) for name, key in zip(sort_names, sort_keys, strict=True)]
+            request.limit = limit
+            return self._read(conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals)
+        frame = self._read(conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals)
+        if condition is not None:
+            frame = frame[condition.mask(frame)]
+        if sort_keys:
+            ascending = [not key.startswith("-") for key in sort_keys]
+            frame = frame.sort_values(
+                [*sort_names, "number"], ascending=[*ascending, True], kind="stable", na_position="last"
+            )
+        return frame if limit is None else frame.head(limit)
+
+    def _read(
+        self,
+        conn: Connection,
+        study_id: int,
+        catalogue: _Catalogue,
+        names: Sequence[str],
+        trial_ids: list[int] | None,
+        request: tq.Request | None = None,
+        evals: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """``names`` for the study's trials (or ``trial_ids``); ``request``/``evals`` when the
+        caller already built them (e.g. with an SQL order)."""
+        if request is None or evals is None:
+            request, evals = catalogue.request(names)
+        if evals:
+            request.attrs.setdefault("\0evaluation_ids", "evaluation_ids")
+        frame = tq.read(conn, study_id, request, trial_ids)
+        if evals:
+            ids = frame.pop("\0evaluation_ids")
+            frame = frame.join(nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals))
+        if not request.order:
+            frame = frame.sort_values("number", kind="stable")
+        return frame[list(names)]
+
+    # -- Pareto fronts --------------------------------------------------------------------
+    def pareto(
+        self,
+        study: str,
+        objectives: Mapping[str, str] | None = None,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The complete trials of ``study`` that no other complete trial dominates.
+
+        ``objectives`` maps column -> ``"maximize"`` / ``"minimize"`` (default: the study's
+        objectives), so a front can be taken over any columns, e.g. capability against
+        ``state_bytes``. ``where`` restricts the trials first. Rows come sorted by the first
+        objective, best first.
+        """
+        with self._connect() as conn:
+            study_id = self._study_id(conn, study)
+            catalogue = self._catalogue(conn, study_id)
+            goals = _check_goals(dict(objectives or catalogue.objectives))
+            wanted = catalogue.select(columns, also=list(goals))
+            first = next(iter(goals))
+            narrow = self._decide(
+                conn, study_id, catalogue, where, [], extra=list(goals), states=("COMPLETE",)
+            )
+            front = narrow[_front_mask(narrow, goals)]
+            ascending = goals[first] == "minimize"
+            front = front.sort_values([first, "number"], ascending=[ascending, True], kind="stable")
+            selected = front.index.tolist()
+            frame = self._read(conn, study_id, catalogue, wanted, selected) if selected else None
+        return _in_order(frame, selected, wanted)
+
+    def compare(self, study_a: str, study_b: str) -> pd.DataFrame:
+        """The Pareto fronts of two studies side by side, over their shared objectives.
+
+        One row per front trial of either study, with ``study`` and, for each row,
+        ``dominated_by_other``: whether a front trial of the other study dominates it.
+        ``on_joint_front`` marks the rows on the front of both studies pooled.
+        """
+        import pandas as pd
+
+        goals_a, goals_b = self.objectives(study_a), self.objectives(study_b)
+        goals = {name: d for name, d in goals_a.items() if goals_b.get(name) == d}
+        if not goals:
+            raise UserError(
+                f"studies {study_a!r} and {study_b!r} share no objective: "
+                f"{', '.join(goals_a)} vs {', '.join(goals_b)}"
+            )
+        shown = ["number", *goals, "family", "ratio", "d_state", "layout", "arch_hash"]
+        fronts = []
+        for name in (study_a, study_b):
+            front = self.pareto(name, objectives=goals)
+            front = front[[c for c in shown if c in front.columns]]
+            fronts.append(front.assign(study=name))
+        both = pd.concat(fronts, ignore_index=True)
+        points = both[list(goals)].to_numpy(dtype=float, copy=True)
+        for index, direction in enumerate(goals.values()):
+            if direction == "maximize":
+                points[:, index] = -points[:, index]
+        is_a = (both["study"] == study_a).to_numpy()
+        both["on_joint_front"] = non_dominated(points)
+        both["dominated_by_other"] = [
+            _dominated(points[i], points[is_a != is_a[i]]) for i in range(len(points))
+        ]
+        return both[["study", *[c for c in shown if c in both.columns], "dominated_by_other", "on_joint_front"]]
+
+    # -- one trial, one architecture ------------------------------------------------------
+    def trial(self, study: str, number: int) -> dict[str, Any]:
+        """Everything about one trial: ``trial`` (every column), ``evaluations`` (each run
+        with metrics and learning curve) and ``architecture`` (the ArchSpec as a dict)."""
+        with self._connect() as conn:
+            study_id = self._study_id(conn, study)
+            t = ot.trials
+            trial_id = conn.execute(
+                select(t.c.trial_id).where(t.c.study_id == study_id, t.c.number == number)
+            ).scalar()
+            if trial_id is None:
+                count = len(conn.execute(select(t.c.trial_id).where(t.c.study_id == study_id)).all())
+                raise UserError(f"study {study!r} has no trial {number} (its trials are 0..{count - 1})")
+            catalogue = self._catalogue(conn, study_id)
+            names = catalogue.names()
+            row = self._read(conn, study_id, catalogue, names, [trial_id]).iloc[0]
+            detail: dict[str, Any] = {"trial": {k: _plain(v) for k, v in row.items()}}
+            ids = row.get("evaluation_ids")
+            evaluations = []
+            if isinstance(ids, list) and ids and catalogue.nas_tables:
+                links = _series({trial_id: ids})
+                rows = nas_frames.evaluation_rows(conn, links, study_id, detail=True)
+                for _, evaluation in rows.iterrows():
+                    record = {k: _plain(v) for k, v in evaluation.items()}
+                    record["task_label"] = catalogue.task_labels.get(record["task"], record["task"])
+                    for key in ("metrics_json", "curve_json", "clean_json", "versions_json", "budget_json"):
+                        text = record.pop(key, None)
+                        record[key.removesuffix("_json")] = json.loads(text) if text else None
+                    evaluations.append(record)
+            detail["evaluations"] = evaluations
+            spec = detail["trial"].get("spec_json")
+            detail["architecture"] = json.loads(spec) if spec else None
+        return detail
+
+    def curves(self, study: str, numbers: Sequence[int] | None = None) -> pd.DataFrame:
+        """Learning curves, long format: one row per (trial, task, seed, intermediate eval)
+        with ``number``, ``task`` (column label), ``seed``, ``fidelity`` and the curve's
+        fields (step, tokens, flops, fraction, loss, capability, ...)."""
+        import pandas as pd
+
+        with self._connect() as conn:
+            study_id = self._study_id(conn, study)
+            catalogue = self._catalogue(conn, study_id)
+            if not catalogue.nas_tables:
+                return pd.DataFrame(columns=["number", "task", "seed", "fidelity"])
+            request = tq.Request(attrs={"evaluation_ids": "evaluation_ids"})
+            links = tq.read(conn, study_id, request)
+            if numbers is not None:
+                links = links[links["number"].isin(list(numbers))]
+            rows = nas_frames.evaluation_rows(conn, links["evaluation_ids"], study_id, detail=True)
+        records = []
+        for trial_id, row in rows.iterrows():
+            for point in json.loads(row["curve_json"]):
+                records.append({
+                    "number": int(links.at[trial_id, "number"]),
+                    "task": catalogue.task_labels.get(row["task"], row["task"]),
+                    "seed": row["seed"], "fidelity": row["fidelity"], **point,
+                })  # fmt: skip
+        return pd.DataFrame.from_records(records, columns=None if records else ["number", "task", "seed", "fidelity"])
+
+    def evaluations(self, arch_hash: str) -> pd.DataFrame:
+        """Every evaluation of one architecture, across studies (a unique hash prefix will do):
+        which study ran it, on which task, budget and seed, with what result."""
+        import pandas as pd
+
+        with self._connect() as conn:
+            full = self._arch_hash(conn, arch_hash)
+            e = schema.evaluations
+            names = ["evaluation_id", "study_name", "trial_number", "task", "seed", "fidelity",
+                     "budget_hash", "status", "capability", "wall_s", "tokens_per_s",
+                     "peak_memory_bytes", "device", "backend", "created_at", "error", "metrics_json"]  # fmt: skip
+            rows = conn.execute(
+                select(*(e.c[n] for n in names)).where(e.c.arch_hash == full).order_by(e.c.evaluation_id)
+            ).all()
+        frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names)
+        gaps = frame.pop("metrics_json").map(lambda text: json.loads(text).get("filler_gap"))
+        frame.insert(names.index("capability"), "filler_gap", gaps.astype(float))
+        return frame
+
+    def architecture(self, arch_hash: str) -> dict[str, Any]:
+        """One architecture: ``arch_hash``, ``spec`` (ArchSpec as a dict), ``figures`` (a list,
+        one per (seq_len, context) stored) and ``trials`` (study, number, state) using it."""
+        with self._connect() as conn:
+            full = self._arch_hash(conn, arch_hash)
+            a, f = schema.architectures, schema.arch_figures
+            spec = conn.execute(select(a.c.spec_json).where(a.c.arch_hash == full)).scalar()
+            figures = [
+                dict(r._mapping) for r in conn.execute(select(f).where(f.c.arch_hash == full)).all()
+            ]
+            t, ua, s = ot.trials, ot.trial_user_attributes, ot.studies
+            from sqlalchemy import String, type_coerce
+
+            users = conn.execute(
+                select(s.c.study_name, t.c.number, type_coerce(t.c.state, String))
+                .join(t, t.c.trial_id == ua.c.trial_id)
+                .join(s, s.c.study_id == t.c.study_id)
+                .where(ua.c.key == "arch_hash", ua.c.value_json == json.dumps(full))
+                .order_by(s.c.study_name, t.c.number)
+            ).all()
+        return {
+            "arch_hash": full,
+            "spec": json.loads(spec) if spec else None,
+            "figures": figures,
+            "trials": [{"study": n, "number": num, "state": st} for n, num, st in users],
+        }
+
+    def _arch_hash(self, conn: Connection, prefix: str) -> str:
+        if schema.read_version(conn) is None:
+            raise UserError(f"{masked(self.url)} has no nas tables: it holds no architectures")
+        a = schema.architectures
+        found = conn.execute(
+            select(a.c.arch_hash).where(a.c.arch_hash.startswith(prefix.lower())).limit(6)
+        ).scalars().all()
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UserError(f"no architecture with hash {prefix!r} in {masked(self.url)}")
+        raise UserError(f"hash prefix {prefix!r} is ambiguous: {', '.join(found[:5])}, ...: give more digits")
+
+    # -- SQL ------------------------------------------------------------------------------
+    def sql(self, statement: str) -> pd.DataFrame:
+        """Run one read-only SQL statement and return its rows.
+
+        Writes, ATTACH, and pragmas or functions that change state are refused before
+        anything runs (:class:`nas.db.SQLRefused`); the connection is read-only as well.
+        """
+        import pandas as pd
+        from sqlalchemy.exc import DBAPIError
+
+        statement = check_read_only(statement, self._engine.dialect.name)
+        with self._connect() as conn:
+            conn.rollback()  # a fresh transaction, made read-only before the statement runs
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            try:
+                result = conn.exec_driver_sql(statement)
+                columns = list(result.keys()) if result.returns_rows else []
+                rows = [tuple(r) for r in result.all()] if result.returns_rows else []
+            except DBAPIError as error:
+                raise UserError(f"SQL error: {_reason(error)}") from None
+            finally:
+                conn.rollback()
+        return pd.DataFrame.from_records(rows, columns=columns)
+
+
+class _Catalogue:
+    """The columns of one study's trials frame and the query that provides each.
+
+    The columns known up front (Optuna's, the toolkit's, the driver's attributes) cost a
+    few small queries; parameters and other user attributes need a scan of the study's
+    rows, done only when a name is not found otherwise or every column is asked for.
+    """
+
+    def __init__(self, conn: Connection, study_id: int, objectives: dict[str, str]) -> None:
+        self._conn, self._study_id = conn, study_id
+        self.objectives = objectives
+        self.nas_tables = schema.read_version(conn) is not None
+        config = frames.study_user_attr(conn, study_id, CONFIG_ATTR) if self.nas_tables else None
+        config = config if isinstance(config, dict) else {}
+        tasks = list(config.get("tasks") or [])
+        if self.nas_tables and not tasks:  # a study written by other means: ask its evaluations
+            tasks = nas_frames.study_tasks(conn, study_id)
+        compute = config.get("compute") or {}
+        self.figure_setting = (compute.get("seq_len"), compute.get("context")) if compute else None
+        self.task_labels = nas_frames.task_labels(tasks)
+        source: dict[str, str] = {"number": "base", "state": "base"}
+        source.update({name: "values" for name in objectives})
+        if self.nas_tables:
+            source.update({n: "arch" for n in tq.ARCH_COLUMNS if n not in source})
+            source.update({n: "figures" for n in tq.FIGURE_COLUMNS if n not in source})
+            for task, label in self.task_labels.items():
+                source[nas_frames.CAPABILITY_PREFIX + label] = "evals"
+                if nas_frames.has_filler(task):
+                    source[nas_frames.GAP_PREFIX + label] = "evals"
+            source.update({n: "evals" for n in nas_frames.EVAL_COLUMNS if n not in source})
+        self._attrs: dict[str, str] = {}
+        if self.nas_tables:
+            for key in DRIVER_ATTRS:
+                self._add_attr(source, key)
+        self._source = source
+        self._scanned = False
+
+    def _add_attr(self, source: dict[str, str], key: str) -> None:
+        if self.nas_tables and key in _SHOWN_ELSEWHERE:
+            return
+        column = key if key not in source and key not in BASE_COLUMNS else f"user_attrs_{key}"
+        if self._attrs.get(column) == key or (key in source and source[key] == "values"):
+            return  # an objective already shows it (e.g. capability)
+        source[column] = "attrs"
+        self._attrs[column] = key
+
+    def _scan(self) -> None:
+        """Add the parameters and the other user attributes that the study's trials have."""
+        if self._scanned:
+            return
+        self._scanned = True
+        param_names, attr_keys = frames.distinct_names(self._conn, self._study_id)
+        for key in attr_keys:
+            if key not in self._attrs.values():
+                self._add_attr(self._source, key)
+        self._params = {f"params_{name}": name for name in param_names}
+
+    def summary(self) -> list[str]:
+        shown = ["number", "state", *self.objectives, "family", "ratio", "n_layers", "d_model",
+                 "d_state", "params", "train_flops_per_token", "state_bytes"]  # fmt: skip
+        shown += [n for n in self._source if n.startswith(nas_frames.CAPABILITY_PREFIX)]
+        shown += ["fidelity"]
+        return [n for n in dict.fromkeys(shown) if n in self._source or n in BASE_COLUMNS]
+
+    def names(self) -> list[str]:
+        self._scan()
+        order = {"base": 0, "values": 1, "arch": 2, "figures": 3, "evals": 4, "attrs": 5}
+        ranked = sorted(self._source, key=lambda n: order[self._source[n]])
+        return [*ranked, *BASE_COLUMNS[2:], *self._params]
+
+    def _find(self, name: str) -> str | None:
+        if name in self._source:
+            return self._source[name]
+        if name in BASE_COLUMNS:
+            return "base"
+        self._scan()
+        if name in self._params:
+            return "params"
+        return self._source.get(name)
+
+    def check(self, name: str, what: str = "column") -> None:
+        if self._find(name) is None:
+            raise UserError(f"unknown {what} {name!r}{self._hint(name)} (`nas db columns STUDY` lists them)")
+
+    def check_where(self, condition: Where) -> None:
+        if any(self._find(name) is None for name in condition.columns):
+            condition.check_columns(self.names())
+
+    def _hint(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
+        return f"; did you mean {' or '.join(close)}?" if close else ""
+
+    def select(self, columns: Sequence[str] | None, also: Sequence[str] = ()) -> list[str]:
+        """The columns to return: every one for None, else ``number`` + ``columns`` (+ ``also``)."""
+        if columns is None:
+            names = self.names()
+            return [*names, *(n for n in also if n not in names)]
+        for name in [*columns, *also]:
+            self.check(name)
+        return list(dict.fromkeys(["number", *columns, *also]))
+
+    def request(self, names: Sequence[str]) -> tuple[tq.Request, list[str]]:
+        """The table request for ``names`` and the names computed from evaluations."""
+        request, evals = tq.Request(figure_setting=self.figure_setting), []
+        for name in names:
+            kind = self._find(name)
+            if kind is None:
+                self.check(name)
+            if kind == "base":
+                request.base.add(name)
+            elif kind == "values":
+                request.objectives[name] = list(self.objectives).index(name)
+            elif kind == "attrs":
+                request.attrs[name] = self._attrs[name]
+            elif kind == "params":
+                request.params[name] = self._params[name]
+            elif kind == "arch":
+                request.arch.append(name)
+            elif kind == "figures":
+                request.figures.append(name)
+            else:
+                evals.append(name)
+        return request, evals
+
+
+def delete_study(url: str, study: str) -> int:
+    """Delete ``study``'s Optuna rows (trials, values, params, attributes); returns its
+    trial count. The toolkit's architectures and evaluations stay: they are the cache
+    that every study in the database reuses."""
+    with Database(url) as db:  # checks the file, the schema version and the name first
+        summary = db.studies()
+        row = summary[summary["study"] == study]
+        if row.empty:
+            with db._connect() as conn:
+                db._study_id(conn, study)
+        n_trials = int(row["n_trials"].iloc[0])
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    engine = open_engine(url, writable=True)
+    try:
+        storage = optuna.storages.RDBStorage(str(engine.url), skip_compatibility_check=True)
+        optuna.delete_study(study_name=study, storage=storage)
+    finally:
+        engine.dispose()
+    return n_trials
+
+
+def _check_goals(goals: dict[str, str]) -> dict[str, str]:
+    if not goals:
+        raise UserError("no objectives: name them, e.g. capability:max train_flops_per_token:min")
+    for name, direction in goals.items():
+        if direction not in ("maximize", "minimize"):
+            raise UserError(f"objective {name!r}: direction must be maximize or minimize, not {direction!r}")
+    return goals
+
+
+def _front_mask(frame: pd.DataFrame, goals: Mapping[str, str]) -> Any:
+    points = frame[list(goals)].to_numpy(dtype=float, copy=True)
+    for index, direction in enumerate(goals.values()):
+        if direction == "maximize":
+            points[:, index] = -points[:, index]
+    return non_dominated(points)
+
+
+def _dominated(point: Any, others: Any) -> bool:
+    if len(others) == 0:
+        return False
+    return bool(((others <= point).all(axis=1) & (others < point).any(axis=1)).any())
+
+
+def _in_order(
+    frame: pd.DataFrame | None, selected: list[int] | None, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    if frame is None:
+        return pd.DataFrame(columns=list(columns or []))
+    if selected is not None:
+        frame = frame.reindex(selected)
+    return frame.reset_index(drop=True)
+
+
+def _series(mapping: dict[int, Any]) -> pd.Series:
+    import pandas as pd
+
+    series = pd.Series(list(mapping.values()), index=list(mapping), dtype=object)
+    series.index.name = "trial_id"
+    return series
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python value (numpy scalars, NaN and NaT become plain/None)."""
+    import math
+
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return None if str(value) == "NaT" else value.isoformat()
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
+def _reason(error: Exception) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return text.splitlines()[0] if text else type(original).__name__
+
+
+def _unknown_study_message(study: str, names: list[str], url: str) -> str:
+    if not names:
+        return f"no study named {study!r}: {url} holds no studies yet"
+    close = difflib.get_close_matches(study, names, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+    return f"no study named {study!r} in {url}: {hint}studies: {shown}"

@@ -1,0 +1,116 @@
+"""Study-level reads of Optuna's tables: summaries, objectives and the names in use."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import String, func, select, type_coerce
+
+from nas.db import _optuna_tables as ot
+from nas.db._trial_query import sql_datetime
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Connection
+
+def distinct_names(conn: Connection, study_id: int) -> tuple[list[str], list[str]]:
+    """(parameter names, user attribute keys) used by the study's trials."""
+    t = ot.trials
+    in_study = select(t.c.trial_id).where(t.c.study_id == study_id).scalar_subquery()
+    p, a = ot.trial_params, ot.trial_user_attributes
+    param_names = conn.execute(
+        select(p.c.param_name).where(p.c.trial_id.in_(in_study)).distinct()
+    ).scalars()
+    attr_keys = conn.execute(select(a.c.key).where(a.c.trial_id.in_(in_study)).distinct()).scalars()
+    return sorted(param_names), sorted(attr_keys)
+
+
+def study_summaries(conn: Connection) -> pd.DataFrame:
+    """One row per study: name, trial counts per state, directions, metric names, times."""
+    import pandas as pd
+
+    s, t, d = ot.studies, ot.trials, ot.study_directions
+    counts = pd.DataFrame(
+        conn.execute(
+            select(
+                t.c.study_id,
+                type_coerce(t.c.state, String),
+                func.count(),
+                sql_datetime(conn, func.min(t.c.datetime_start)),
+                sql_datetime(conn, func.max(t.c.datetime_complete)),
+            ).group_by(t.c.study_id, t.c.state)
+        ).all(),
+        columns=["study_id", "state", "n", "first_start", "last_complete"],
+    )
+    names = pd.DataFrame(
+        conn.execute(select(s.c.study_id, s.c.study_name)).all(), columns=["study_id", "study"]
+    ).set_index("study_id")
+    directions = conn.execute(
+        select(d.c.study_id, d.c.objective, type_coerce(d.c.direction, String)).order_by(
+            d.c.study_id, d.c.objective
+        )
+    ).all()
+    metric_names = metric_names_by_study(conn)
+    frame = names.copy()
+    per_state = counts.pivot_table(index="study_id", columns="state", values="n", aggfunc="sum")
+    frame["n_trials"] = per_state.sum(axis=1).reindex(frame.index).fillna(0).astype(int)
+    for state in ("COMPLETE", "RUNNING", "PRUNED", "FAIL", "WAITING"):
+        counts_of_state = per_state.get(state, pd.Series(0, index=per_state.index))
+        frame[state.lower()] = counts_of_state.reindex(frame.index).fillna(0).astype(int)
+    per_study: dict[int, list[str]] = {}
+    for study_id, _objective, direction in directions:
+        per_study.setdefault(study_id, []).append(direction.lower())
+    frame["objectives"] = [
+        ", ".join(
+            f"{direction} {name}"
+            for name, direction in objectives(per_study.get(i, []), metric_names.get(i)).items()
+        )
+        for i in frame.index
+    ]
+    for column, how in (("first_start", "min"), ("last_complete", "max")):
+        times = pd.to_datetime(counts[column], format="ISO8601")
+        frame[column] = times.groupby(counts["study_id"]).agg(how).reindex(frame.index)
+    return frame.reset_index(drop=True).sort_values("study", kind="stable", ignore_index=True)
+
+
+def metric_names_by_study(conn: Connection, study_id: int | None = None) -> dict[int, list[str]]:
+    """Optuna's metric names (``study.set_metric_names``) of each study that set them."""
+    a = ot.study_system_attributes
+    query = select(a.c.study_id, a.c.value_json).where(a.c.key == ot.METRIC_NAMES_KEY)
+    if study_id is not None:
+        query = query.where(a.c.study_id == study_id)
+    return {sid: json.loads(text) for sid, text in conn.execute(query).all()}
+
+
+def objectives(directions: Sequence[str], metric_names: Sequence[str] | None) -> dict[str, str]:
+    """Objective name -> direction; unnamed objectives are called as Optuna's
+    ``trials_dataframe`` calls them: ``value`` alone, else ``values_0``, ``values_1``, ..."""
+    if metric_names and len(metric_names) == len(directions):
+        names = list(metric_names)
+    elif len(directions) == 1:
+        names = ["value"]
+    else:
+        names = [f"values_{i}" for i in range(len(directions))]
+    return dict(zip(names, directions, strict=True))
+
+
+def directions(conn: Connection, study_id: int) -> list[str]:
+    """``"maximize"``/``"minimize"`` per objective, in objective order."""
+    d = ot.study_directions
+    rows = conn.execute(
+        select(type_coerce(d.c.direction, String))
+        .where(d.c.study_id == study_id)
+        .order_by(d.c.objective)
+    ).scalars()
+    return [direction.lower() for direction in rows]
+
+
+def study_user_attr(conn: Connection, study_id: int, key: str) -> object:
+    """One study user attribute, JSON-decoded (None when absent)."""
+    a = ot.study_user_attributes
+    text = conn.execute(
+        select(a.c.value_json).where(a.c.study_id == study_id, a.c.key == key)
+    ).scalar()
+    return None if text is None else json.loads(text)

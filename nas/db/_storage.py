@@ -1,0 +1,92 @@
+"""Opening a study database: URL checks, read-only connections, masked URLs.
+
+Reads go through connections that cannot write: SQLite is opened with ``mode=ro`` and
+``PRAGMA query_only``; PostgreSQL sessions start with ``default_transaction_read_only``.
+A SQLite path that does not exist is refused before SQLAlchemy runs, so no empty file
+is ever created by a query.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from nas.errors import UserError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+
+class StorageError(UserError):
+    """A storage URL that does not lead to a readable study database."""
+
+
+def parse_url(url: str) -> URL:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage {url!r} is not a database URL: use sqlite:///path/to/study.db or "
+            "postgresql+psycopg://user@host/dbname"
+        ) from None
+
+
+def masked(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``, for printing and logging."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for other backends); an in-memory URL is refused."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise StorageError(f"storage {masked(url)} is an in-memory database: it holds no study")
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(database).expanduser()
+
+
+def open_engine(url: str, *, writable: bool = False) -> Engine:
+    """An engine on ``url``; read-only unless ``writable`` (used by ``nas db delete`` only).
+
+    Raises :class:`StorageError` for a malformed URL or a missing SQLite file.
+    """
+    from sqlalchemy import create_engine, event
+
+    parsed = parse_url(url)
+    path = sqlite_path(parsed)
+    if path is not None:
+        if not path.is_file():
+            raise StorageError(
+                f"no database at {path}: nothing was created. Run `nas run STUDY.yaml` first, "
+                "or pass --storage with the URL the study was written to"
+            )
+        if not os.access(path, os.R_OK):
+            raise StorageError(f"cannot read the database {path}: permission denied")
+        mode = "rw" if writable else "ro"
+        target = f"sqlite:///file:{quote(str(path.resolve()))}?mode={mode}&uri=true"
+        engine = create_engine(target, connect_args={"timeout": 30})
+        if not writable:
+            event.listen(engine, "connect", _sqlite_query_only)
+        return engine
+    backend = parsed.get_backend_name()
+    if backend != "postgresql":
+        return create_engine(parsed)
+    connect_args: dict[str, Any] = {}
+    if not writable:
+        connect_args["options"] = "-c default_transaction_read_only=on"
+    return create_engine(parsed, connect_args=connect_args, pool_pre_ping=False)
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
