@@ -23,7 +23,9 @@ import triton
 import triton.language as tl
 
 CHUNK = 64  # steps between state checkpoints: backward memory is N * L / CHUNK per channel
-MAX_TILE = 2048  # BLOCK_D * BLOCK_N cap: the fp32 state tile per program stays in registers
+# BLOCK_D * BLOCK_N cap: a small state tile keeps registers free and, as each program walks
+# the whole sequence, more programs (channel blocks) is the only parallelism there is
+MAX_TILE = 256
 
 
 @triton.jit
@@ -205,7 +207,7 @@ def _launch_shape(dim: int, groups: int, nstate: int) -> tuple[int, int, int]:
     """(BLOCK_D, BLOCK_N, channel blocks per group)."""
     per_group = dim // groups
     block_n = triton.next_power_of_2(nstate)
-    block_d = max(1, min(triton.next_power_of_2(per_group), 32, MAX_TILE // block_n))
+    block_d = max(1, min(triton.next_power_of_2(per_group), MAX_TILE // block_n))
     return block_d, block_n, triton.cdiv(per_group, block_d)
 
 
@@ -217,7 +219,7 @@ class _SelectiveScanTriton(torch.autograd.Function):
         batch, dim, length = u.shape
         groups, nstate = B.shape[1], A.shape[1]
         block_d, block_n, n_blocks = _launch_shape(dim, groups, nstate)
-        chunk = min(CHUNK, triton.next_power_of_2(length))  # short sequences: no idle steps
+        chunk = min(CHUNK, triton.next_power_of_2(max(length, 1)))  # short: no idle steps
         n_chunks = triton.cdiv(length, chunk)
         y = torch.empty_like(u)
         ckpt = u.new_empty(batch, n_chunks, dim, nstate, dtype=torch.float32)

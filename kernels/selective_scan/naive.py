@@ -40,7 +40,7 @@ def selective_scan_naive(
     for decay_t, drive_t, c_t in zip(decay.unbind(-1), drive.unbind(-1), C.unbind(-1), strict=True):
         h = decay_t * h + drive_t
         ys.append((h * c_t).sum(-1))
-    y = torch.stack(ys, dim=-1) if ys else u.new_zeros(batch, dim, 0)
+    y = torch.stack(ys, dim=-1) if ys else u * 0  # L = 0: empty, still in the graph
     if D is not None:
         y = y + u * D.float()[:, None]
     if z is not None:

@@ -212,6 +212,15 @@ def test_returns_y_alone_by_default_and_keeps_dtype() -> None:
     assert_close("bf16 y", y_ref, y, 2e-2)
 
 
+@pytest.mark.parametrize("backend", ["reference", "torch", "triton"])
+def test_empty_sequence(backend: str) -> None:
+    inputs = make_inputs(length=0)
+    y, last = selective_scan(**inputs, return_last_state=True, backend=backend)
+    assert y.shape == (2, 8, 0) and torch.equal(last, torch.zeros(2, 8, 4))
+    (grad_u,) = torch.autograd.grad((y.sum() + last.sum()), [inputs["u"]])
+    assert grad_u.shape == (2, 8, 0)
+
+
 def test_long_decays_stay_finite() -> None:
     """Large delta * |A| (decays far below fp32's range over a block) must not overflow."""
     inputs = {k: v.detach() for k, v in make_inputs(length=300).items()}
