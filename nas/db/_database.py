@@ -56,7 +56,12 @@ class Database:
         self._checked = False
 
     def __repr__(self) -> str:
-        return f"Database({masked(self.url)!r})"
+        return f"Database({self.masked_url!r})"
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its password hidden, for printing."""
+        return masked(self.url)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -133,6 +138,11 @@ class Database:
         """Every column :meth:`trials` can return for ``study``, in display order."""
         with self._connect() as conn:
             return self._catalogue(conn, self._study_id(conn, study)).names()
+
+    def param_distributions(self, study: str) -> dict[str, str]:
+        """Each parameter of the study's trials -> its Optuna distribution JSON (the latest)."""
+        with self._connect() as conn:
+            return frames.param_distributions(conn, self._study_id(conn, study))
 
     def summary_columns(self, study: str) -> list[str]:
         """The columns a table of trials shows by default: identity, objectives, the

@@ -114,3 +114,19 @@ def study_user_attr(conn: Connection, study_id: int, key: str) -> object:
         select(a.c.value_json).where(a.c.study_id == study_id, a.c.key == key)
     ).scalar()
     return None if text is None else json.loads(text)
+
+
+def param_distributions(conn: Connection, study_id: int) -> dict[str, str]:
+    """Parameter name -> distribution JSON of the study's latest trial that has it."""
+    p, t = ot.trial_params, ot.trials
+    latest = (
+        select(p.c.param_name, func.max(p.c.param_id).label("param_id"))
+        .join(t, t.c.trial_id == p.c.trial_id)
+        .where(t.c.study_id == study_id)
+        .group_by(p.c.param_name)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(latest.c.param_name, p.c.distribution_json).join(p, p.c.param_id == latest.c.param_id)
+    ).all()
+    return dict(sorted(rows))
