@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
+from pathlib import Path
 
 import psutil
 import torch
@@ -377,8 +378,13 @@ def _torch_threads(count: int | None) -> Iterator[None]:
 
 
 def _device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model (from /proc/cpuinfo on Linux)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
