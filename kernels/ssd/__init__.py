@@ -59,12 +59,13 @@ def ssd(
 
     Shapes: x, z (b, L, h, p); dt (b, L, h); A (h,); B, C (b, L, g, n) with h % g == 0;
     D (h,) or (h, p); dt_bias (h,); initial_states (b, h, p, n). ``chunk_size`` is the length of
-    the blocks the chunked backends cut the sequence into (any L works). Returns y (b, L, h, p)
+    the blocks the chunked backends cut the sequence into (any L works; the torch backend
+    caps it at 64, where its CPU cost is lowest; the result does not depend on it). Returns y (b, L, h, p)
     in x's dtype, and with ``return_final_states=True`` also the state after the last step,
     (b, h, p, n) in fp32.
 
     A is a decay rate and must be <= 0 (Mamba-2 keeps A = -exp(A_log)): the chunked backends
-    clamp every exponent of a cumulative sum of dt * A at 0, as ``mamba_ssm`` does.
+    clamp each step's dt * A at 0, so that no exponent they take is positive.
     """
     op = "ssd"
     if not isinstance(x, torch.Tensor) or x.dim() != 4:

@@ -20,8 +20,10 @@ Backward, in the reverse order:
 
 States and every accumulation are fp32; bf16 / fp16 inputs are read and upcast. Gradients
 that reduce over batch and heads (A, dt_bias, D) and over the heads sharing a B / C group
-are written per program and summed in torch. Exponents are differences of ``cum`` clamped
-to <= 0 (A <= 0, as in Mamba-2 where A = -exp(A_log)).
+are written per program and summed in torch. Each step's dt * A is clamped to <= 0 (A <= 0
+in Mamba-2, where A = -exp(A_log)), so ``cum`` only falls within a chunk; exponents, which
+are differences of ``cum``, are clamped to <= 0 as well, against rounding in the parallel
+cumulative sum.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def _dt_fwd(
         dt = tl.where(dt > 20.0, dt, tl.where(u == 1.0, e, tl.log(u) * e / (u - 1.0)))
     # steps past L get dt = 0: they leave the state as it is
     dt = tl.where(real, dt, 0.0)
-    cum = tl.cumsum(dt * tl.load(A_ptr + h).to(tl.float32), axis=0)
+    # each step's log-decay dt * A clamped to <= 0, as in the torch backend
+    cum = tl.cumsum(tl.minimum(dt * tl.load(A_ptr + h).to(tl.float32), 0.0), axis=0)
     row = (pid_bh * NC + c) * Q + offs
     tl.store(dtp_ptr + row, dt, mask=offs < Q)
     tl.store(cum_ptr + row, cum, mask=offs < Q)
@@ -394,8 +397,9 @@ def _dt_bwd(
     # cum_i = sum_{t <= i} dt_t A: the grad of dt_t A is the sum of d cum_i over i >= t
     dlog_decay = tl.cumsum(dcum, axis=0, reverse=True)
     dtp = tl.load(dtp_ptr + row, mask=in_chunk, other=0.0)
-    tl.store(dA_ptr + pid_bh * NC + c, tl.sum(dtp * dlog_decay, axis=0))
     A = tl.load(A_ptr + h).to(tl.float32)
+    dlog_decay = tl.where(dtp * A <= 0.0, dlog_decay, 0.0)  # the clamp of _dt_fwd
+    tl.store(dA_ptr + pid_bh * NC + c, tl.sum(dtp * dlog_decay, axis=0))
     ddt = tl.load(ddt_direct_ptr + row, mask=in_chunk, other=0.0) + A * dlog_decay
     dt_offs = (b * L + c * Q + offs) * H + h
     if SOFTPLUS:

@@ -110,7 +110,7 @@ def check_case(backend: str, case: str) -> None:
     assert_close("y", y_ref, y, 1e-5)
     assert_close("final_states", last_ref, last, 1e-5)
     for name in inputs:
-        assert_close(f"grad {name}", grads_ref[name], grads[name], 2e-5)
+        assert_close(f"grad {name}", grads_ref[name], grads[name], 5e-5)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -134,7 +134,7 @@ def test_odd_head_and_state_sizes(backend: str) -> None:
     assert_close("y", y_ref, y, 1e-5)
     assert_close("final_states", last_ref, last, 1e-5)
     for name in inputs:
-        assert_close(f"grad {name}", grads_ref[name], grads[name], 2e-5)
+        assert_close(f"grad {name}", grads_ref[name], grads[name], 5e-5)
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -149,6 +149,19 @@ def test_strided_inputs(backend: str) -> None:
     assert not strided["x"].is_contiguous() and not strided["A"].is_contiguous()
     expected = ssd(**inputs, chunk_size=16, dt_softplus=True, backend="reference")
     actual = ssd(**strided, chunk_size=16, dt_softplus=True, backend=backend)
+    assert_close("y", expected, actual, 1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_chunked_backends_clamp_growth(backend: str) -> None:
+    """A > 0 would make exp(cum_i - cum_j) overflow; the chunked backends clamp each step's
+    dt * A at 0, which makes A > 0 act as A = 0 instead."""
+    inputs = {k: v.detach() for k, v in make_inputs(length=130).items()}
+    expected = ssd(**{**inputs, "A": torch.zeros(4)}, chunk_size=32, dt_softplus=True)
+    actual = ssd(
+        **{**inputs, "A": torch.full((4,), 50.0)}, chunk_size=32, dt_softplus=True, backend=backend
+    )
+    assert torch.isfinite(actual).all()
     assert_close("y", expected, actual, 1e-5)
 
 
