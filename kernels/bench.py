@@ -12,8 +12,9 @@ pass must move at least (every input and output read or written once per pass, s
 
 The reference is a Python loop; where its projected forward+backward time passes a budget it
 is skipped, and the table says so (no figure is extrapolated). Memory: the extra peak memory
-of one forward+backward of the torch path at two lengths and two state sizes, in bytes per
-token and channel, beside the 4 * N bytes a stored fp32 state would take per token and channel.
+of one forward+backward of the torch path at L=1024 and 4096, and how much it grows per added
+token and channel, beside the 4 * N bytes a stored fp32 state would add. The load average
+before the run is recorded, and a warning printed when other work shares the CPUs.
 
 Example:
     >>> from kernels.bench import run  # doctest: +SKIP
@@ -26,6 +27,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import platform
 import statistics
 import time
@@ -45,7 +47,8 @@ QUICK_LENGTHS = (256, 1024)
 SCAN_SHAPE = {"batch": 2, "dim": 256, "nstate": 16}
 SSD_SHAPE = {"batch": 2, "heads": 8, "headdim": 32, "nstate": 64, "chunk_size": 64}
 REFERENCE_BUDGET_S = 12.0  # skip the reference where its projected fwd+bwd takes longer
-MEMORY_POINTS = ((1024, 16), (4096, 16), (1024, 64), (4096, 64))  # (L, N), torch path
+MEMORY_LENGTHS = (1024, 4096)  # the torch path's extra memory at both: its growth per token
+MEMORY_NSTATES = (16, 64)
 DEFAULT_JSON = Path(__file__).parent / "bench_results" / "kernels_{device}.json"
 
 
@@ -270,28 +273,34 @@ def extra_peak_bytes(op: str, length: int, nstate: int, device: torch.device) ->
         return pool.submit(_extra_peak_bytes_child, op, length, nstate).result()
 
 
-def memory_rows(device: torch.device, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def memory_rows(
+    device: torch.device, nstates: Sequence[int], log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """Per op and N: the torch path's extra peak memory at two lengths, and how much it grows
+    per added token and channel, beside the 4 * N bytes a stored fp32 state would add."""
     rows = []
+    short, long = MEMORY_LENGTHS
     for op in OPS:
-        channels = (
-            SCAN_SHAPE["dim"]
-            if op == "selective_scan"
-            else SSD_SHAPE["heads"] * SSD_SHAPE["headdim"]
-        )
-        batch = SCAN_SHAPE["batch"] if op == "selective_scan" else SSD_SHAPE["batch"]
-        for length, nstate in MEMORY_POINTS:
-            log(f"memory {op} L={length} N={nstate}")
-            extra = extra_peak_bytes(op, length, nstate, device)
-            if extra is None:
+        if op == "selective_scan":
+            batch, channels = SCAN_SHAPE["batch"], SCAN_SHAPE["dim"]
+        else:
+            batch, channels = SSD_SHAPE["batch"], SSD_SHAPE["heads"] * SSD_SHAPE["headdim"]
+        for nstate in nstates:
+            extras = []
+            for length in (short, long):
+                log(f"memory {op} L={length} N={nstate}")
+                extras.append(extra_peak_bytes(op, length, nstate, device))
+            if None in extras:
                 continue
+            growth = (extras[1] - extras[0]) / (batch * (long - short) * channels)
             rows.append(
                 {
                     "op": op,
                     "backend": "torch",
-                    "length": length,
                     "nstate": nstate,
-                    "extra_peak_bytes": extra,
-                    "bytes_per_token_channel": extra / (batch * length * channels),
+                    "lengths": [short, long],
+                    "extra_peak_bytes": extras,
+                    "growth_bytes_per_token_channel": growth,
                     "stored_state_bytes_per_token_channel": 4 * nstate,
                 }
             )
@@ -303,21 +312,31 @@ def run(
 ) -> dict[str, Any]:
     """Every figure of the benchmark, as a JSON-ready dict."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    load_before = os.getloadavg()[0]  # other work on the CPUs skews every figure
     bandwidth = copy_bandwidth(dev)
     lengths = QUICK_LENGTHS if quick else LENGTHS
     return {
-        "device": torch.cuda.get_device_name(dev)
-        if dev.type == "cuda"
-        else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
         "device_type": dev.type,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "quick": quick,
         "shapes": {"selective_scan": SCAN_SHAPE, "ssd": SSD_SHAPE},
         "copy_bandwidth_gbps": None if bandwidth is None else bandwidth / 1e9,
         "timings": time_rows(dev, lengths, bandwidth, log),
-        "memory": memory_rows(dev, log),
+        "memory": memory_rows(dev, MEMORY_NSTATES[:1] if quick else MEMORY_NSTATES, log),
     }
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"
 
 
 def render(results: dict[str, Any]) -> list[Any]:
@@ -352,24 +371,24 @@ def render(results: dict[str, Any]) -> list[Any]:
             )
         cells.append(row.get("note", ""))
         timing.add_row(*cells)
-    memory = Table(title="Torch path: extra peak memory of one fwd+bwd")
+    short, long = MEMORY_LENGTHS
+    memory = Table(title="Torch path: extra peak memory of one fwd+bwd, and its growth with L")
     for name in (
         "op",
-        "L",
         "N",
-        "extra peak MiB",
-        "bytes / token / channel",
-        "stored fp32 state would be",
+        f"L={short} MiB",
+        f"L={long} MiB",
+        "growth B / token / channel",
+        "a stored fp32 state: 4N B",
     ):
         memory.add_column(name, justify="left" if name == "op" else "right")
     for row in results["memory"]:
         memory.add_row(
             row["op"],
-            str(row["length"]),
             str(row["nstate"]),
-            f"{row['extra_peak_bytes'] / 2**20:.1f}",
-            f"{row['bytes_per_token_channel']:.1f}",
-            f"{row['stored_state_bytes_per_token_channel']} B",
+            *(f"{extra / 2**20:.1f}" for extra in row["extra_peak_bytes"]),
+            f"{row['growth_bytes_per_token_channel']:.1f}",
+            str(row["stored_state_bytes_per_token_channel"]),
         )
     return [timing, memory]
 
@@ -389,6 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run(quick=args.quick, device=args.device, log=lambda text: status.update(text))
     for table in render(results):
         console.print(table)
+    if results["load_average_before"] > 0.5 * (results["cpu_count"] or 1):
+        console.print(
+            f"[yellow]warning: load average {results['load_average_before']:.1f} on "
+            f"{results['cpu_count']} CPUs before the run: other work skewed these figures"
+        )
     path = args.json or Path(str(DEFAULT_JSON).format(device=results["device_type"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
