@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "versions": metrics.versions,
         "date": datetime.date.today().isoformat(),
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine depresses the figures
     }
     _print(rows, setting)
     if args.out is not None:
@@ -111,25 +113,18 @@ def _print(rows: list[dict], setting: dict) -> None:
         title=f"training throughput: {setting['task']}, batch {setting['batch_size']}, "
         f"{setting['steps']} steps",
         caption=f"{first['device']} ({first['device_name']}), {first['num_threads']} threads, "
-        f"{first['backend']} backend, torch {setting['versions'].get('torch')}",
+        f"{first['backend']} backend, torch {setting['versions'].get('torch')}, "
+        f"load average {setting['load_average_1min']:.1f}",
     )
-    for header in (
-        "architecture",
-        "layout",
-        "params",
-        "FLOPs/token",
-        "tokens/s",
-        "GFLOP/s",
-        "peak RSS",
-    ):
-        justify = "left" if header in ("architecture", "layout") else "right"
+    for header in ("arch", "layout", "params", "FLOPs/tok", "tokens/s", "GFLOP/s", "peak RSS"):
+        justify = "left" if header in ("arch", "layout") else "right"
         table.add_column(header, justify=justify, no_wrap=True)
     for row in rows:
         table.add_row(
             row["name"],
             row["layout"],
-            f"{row['params']:,}",
-            f"{row['train_flops_per_token']:,.0f}",
+            f"{row['params'] / 1e3:.0f}K",
+            f"{row['train_flops_per_token'] / 1e6:.2f}M",
             f"{row['tokens_per_s']:,.0f}",
             f"{row['achieved_gflops']:.2f}",
             f"{row['peak_memory_bytes'] / 2**20:,.0f} MiB",
