@@ -28,6 +28,8 @@ cumulative sum.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -584,6 +586,9 @@ def ssd_triton(
     Unlike the other backends it takes the raw dt with dt_bias and dt_softplus: the kernels
     apply them, and their backward returns the grads of dt and dt_bias.
     """
-    return _SsdTriton.apply(
-        x, dt, A, B, C, D, z, dt_bias, initial_states, int(chunk_size), bool(dt_softplus)
-    )
+    # kernels launch on the current CUDA device: make it x's (the backward runs on the same one)
+    device = torch.cuda.device(x.device) if x.device.type == "cuda" else contextlib.nullcontext()
+    with device:
+        return _SsdTriton.apply(
+            x, dt, A, B, C, D, z, dt_bias, initial_states, int(chunk_size), bool(dt_softplus)
+        )
