@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     which.add_argument("--space", metavar="FILE", help="a search-space YAML to sample from")
     parser.add_argument(
-        "--sample-seed", type=int, default=0, help="with --space: which sample (default 0)"
+        "--sample-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="with --space: which sample (default 0)",
     )
-    parser.add_argument("--d-model", type=int, help="with --arch: override d_model")
+    parser.add_argument("--d-model", type=int, metavar="N", help="with --arch: override d_model")
     parser.add_argument(
         "--vocab-size",
         type=int,
+        metavar="N",
         help="with --arch: override vocab_size (default: the largest task vocabulary "
         "for a layout pattern)",
     )
@@ -56,13 +62,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a task spec, e.g. mqar:num_kv_pairs=8 (repeat for several)",
     )
     amount = parser.add_mutually_exclusive_group(required=True)
-    amount.add_argument("--steps", type=int, help="optimizer steps per task")
-    amount.add_argument("--tokens", type=float, help="training tokens per task")
-    amount.add_argument("--flops", type=float, help="training FLOPs per task (compute-matched)")
-    parser.add_argument("--batch-size", type=int, default=Budget.batch_size)
-    parser.add_argument("--lr", type=float, default=Budget.lr)
-    parser.add_argument("--eval-batches", type=int, default=Budget.eval_batches)
-    parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    amount.add_argument("--steps", type=int, metavar="N", help="optimizer steps per task")
+    amount.add_argument("--tokens", type=float, metavar="N", help="training tokens per task")
+    amount.add_argument(
+        "--flops", type=float, metavar="F", help="training FLOPs per task (compute-matched)"
+    )
+    parser.add_argument("--batch-size", type=int, default=Budget.batch_size, metavar="N")
+    parser.add_argument("--lr", type=float, default=Budget.lr, help="peak learning rate")
+    parser.add_argument(
+        "--eval-batches",
+        type=int,
+        default=Budget.eval_batches,
+        metavar="N",
+        help="held-out batches per evaluation",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="training seed (default 0)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument(
         "--backend",
@@ -70,7 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("auto", "torch", "triton", "reference"),
         help="kernel backend of the SSM scans (default auto)",
     )
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)"
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON only")
     parser.set_defaults(handler=_train)
 
@@ -87,7 +105,8 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr,
         eval_batches=args.eval_batches,
     )
-    run = lambda **callbacks: evaluate(  # noqa: E731
+    run = functools.partial(
+        evaluate,
         arch,
         tasks,
         budget,
@@ -95,7 +114,6 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         backend=args.backend,
         num_threads=args.threads,
-        **callbacks,
     )
     if args.json:
         metrics = run()
@@ -177,7 +195,8 @@ def _curve_table(result: TaskResult, title: str = "") -> Table:
 def _final_table(metrics: Metrics) -> Table:
     table = Table(title=f"final metrics (seed {metrics.seed}, status {metrics.status})")
     for header in ("task", "status", "capability", "metrics"):
-        table.add_column(header, justify="left" if header in ("task", "metrics") else "right")
+        left = header in ("task", "metrics")
+        table.add_column(header, justify="left" if left else "right", overflow="fold")
     for spec, result in metrics.tasks.items():
         shown = ", ".join(f"{key} {_number(value)}" for key, value in result.metrics.items())
         table.add_row(escape(spec), result.status, f"{result.capability:.3f}", escape(shown))

@@ -82,6 +82,8 @@ def evaluate(
         ('ok', ['mqar:filler=0,gap_power=1.0,num_kv_pairs=2,seq_len=16,vocab_size=64'], 3)
     """
     started = time.perf_counter()
+    if isinstance(tasks, (str, Task)):  # one task given bare
+        tasks = [tasks]
     resolved = list({task.spec: task for task in map(get_task, tasks)}.values())
     if not resolved:
         raise UserError("evaluate needs at least one task")
@@ -96,6 +98,8 @@ def evaluate(
         concrete_backend = resolve_backend(backend, device)
     except (RuntimeError, ValueError) as exc:
         raise UserError(str(exc)) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device} was asked for, but torch sees no CUDA device here")
     if num_threads is not None and num_threads < 1:
         raise UserError(f"num_threads must be >= 1, got {num_threads}")
 

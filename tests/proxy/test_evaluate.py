@@ -44,7 +44,7 @@ def without_timings(metrics: Metrics) -> dict:
 
 
 def test_same_seed_same_metrics_on_cpu() -> None:
-    first, again = run([MQAR, COPY]), run([MQAR, COPY])
+    first, again = run([MQAR, COPY]), run([get_task(MQAR), COPY])
     assert first.status == "ok" and first.error is None
     assert without_timings(first) == without_timings(again)
     other = run([MQAR, COPY], seed=1)
@@ -56,6 +56,7 @@ def test_reports_stream_at_the_budget_fractions() -> None:
     steps: list[tuple[str, int, int]] = []
     metrics = run([MQAR], on_report=reports.append, on_step=lambda *a: steps.append(a))
     spec = get_task(MQAR).spec
+    assert set(run(MQAR).tasks) == {spec}  # one task may be given bare
     assert [r.step for r in reports] == [2, 4, 8] and [r.fraction for r in reports] == [
         0.25,
         0.5,
@@ -157,6 +158,12 @@ def test_callback_errors_reach_the_caller() -> None:
         ([], {}, "at least one task"),
         ([MQAR], {"backend": "cuda-magic"}, "backend must be one of"),
         ([MQAR], {"device": "tpu:7"}, "tpu"),
+        pytest.param(
+            [MQAR],
+            {"device": "cuda"},
+            "no CUDA device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
     ],
 )
 def test_configuration_mistakes_raise_before_training(tasks, kwargs, message) -> None:
