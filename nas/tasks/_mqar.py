@@ -3,7 +3,9 @@
 A sequence opens with ``num_kv_pairs`` key-value pairs ``k1 v1 k2 v2 ...``; keys and values
 come from disjoint halves of the vocabulary and are distinct within a sequence. Every key
 is then queried once in the rest of the sequence, among random tokens; at a query the model
-must predict that key's value. A query's offset from the end of the key-value block follows
+must predict that key's value. The other positions after the block hold random value tokens,
+so that every key there is a query (Zoology draws them from the whole vocabulary, which at
+a small vocabulary puts decoy keys before the queries). A query's offset from the end of the key-value block follows
 a power law, P(offset s) proportional to (s + 1)^-gap_power, so most queries come soon after
 the block and a few come late.
 
@@ -64,9 +66,12 @@ class MQAR(Task):
         values = distinct_draws(self.num_values, pairs, batch_size, generator) + 1 + self.num_keys
         block = torch.stack((keys, values), dim=2).reshape(batch_size, 2 * pairs)
 
-        # the query region: random tokens, then one query per key at power-law offsets
+        # the query region: random value tokens (so every key in it is a query), then one
+        # query per key at power-law offsets
         region_len = seq_len - 2 * pairs
-        region = torch.randint(1, self.vocab_size, (batch_size, region_len), generator=generator)
+        region = torch.randint(
+            1 + self.num_keys, self.vocab_size, (batch_size, region_len), generator=generator
+        )
         weights = torch.arange(1, region_len + 1, dtype=torch.float64) ** -self.params["gap_power"]
         offsets = torch.multinomial(
             weights.expand(batch_size, region_len), pairs, replacement=False, generator=generator
