@@ -3,11 +3,11 @@
 A sequence opens with ``num_kv_pairs`` key-value pairs ``k1 v1 k2 v2 ...``; keys and values
 come from disjoint halves of the vocabulary and are distinct within a sequence. Every key
 is then queried once in the rest of the sequence, among random tokens; at a query the model
-must predict that key's value. The other positions after the block hold random value tokens,
-so that every key there is a query (Zoology draws them from the whole vocabulary, which at
-a small vocabulary puts decoy keys before the queries). A query's offset from the end of the key-value block follows
-a power law, P(offset s) proportional to (s + 1)^-gap_power, so most queries come soon after
-the block and a few come late.
+must predict that key's value. The other positions after the block hold random value
+tokens, so that every key there is a query (Zoology draws them from the whole vocabulary,
+which at a small vocabulary puts decoy keys before the queries). A query's offset from the
+end of the key-value block follows a power law, P(offset s) proportional to
+(s + 1)^-gap_power, so most queries come soon after the block and a few come late.
 
 Metric: accuracy of the argmax prediction at the query positions (the only positions
 trained on and scored). Chance is about 1 / (number of value tokens).
