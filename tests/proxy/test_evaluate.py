@@ -169,3 +169,14 @@ def test_callback_errors_reach_the_caller() -> None:
 def test_configuration_mistakes_raise_before_training(tasks, kwargs, message) -> None:
     with pytest.raises(UserError, match=message):
         run(tasks, **kwargs)
+
+
+def test_weighted_capability_over_tasks() -> None:
+    metrics = run([MQAR, COPY])
+    mqar, copy = (metrics.tasks[get_task(t).spec].capability for t in (MQAR, COPY))
+    assert metrics.capability() == pytest.approx((mqar + copy) / 2)
+    assert metrics.capability({MQAR: 3, f"{COPY},filler=0": 1}) == pytest.approx(
+        (3 * mqar + copy) / 4
+    )
+    with pytest.raises(UserError, match="no result for task"):
+        metrics.capability({"byte_lm": 1})
