@@ -401,10 +401,9 @@ class Database:
                 dict(r._mapping) for r in conn.execute(select(f).where(f.c.arch_hash == full)).all()
             ]
             t, ua, s = ot.trials, ot.trial_user_attributes, ot.studies
-            from sqlalchemy import String, type_coerce
 
             users = conn.execute(
-                select(s.c.study_name, t.c.number, type_coerce(t.c.state, String))
+                select(s.c.study_name, t.c.number, t.c.state)
                 .join(t, t.c.trial_id == ua.c.trial_id)
                 .join(s, s.c.study_id == t.c.study_id)
                 .where(ua.c.key == "arch_hash", ua.c.value_json == json.dumps(full))

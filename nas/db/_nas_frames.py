@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from nas.db import _optuna_tables as ot
 from nas.db import schema
+from nas.db._trial_query import MAX_IN_LIST, fetch_all, study_arch_hashes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +60,20 @@ def has_filler(task: str) -> bool:
     return bool(match and int(match.group(1)) > 0)
 
 
+def json_number(conn: Connection, column: Any, key: str) -> Any:
+    """SQL for the number under ``key`` in a JSON text column (NULL when absent).
+
+    Written with plain functions and operators (not SQLAlchemy's JSON type) so that the
+    statement runs as compiled, without bind processors (see ``fetch_all``).
+    """
+    from sqlalchemy import Float, cast, func
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    if conn.dialect.name == "postgresql":
+        return cast(cast(column, JSONB).op("->>")(key), Float)
+    return func.json_extract(column, f"$.{key}")  # SQLite and MySQL
+
+
 def study_tasks(conn: Connection, study_id: int, sample: int = 20) -> list[str]:
     """The task specs a study evaluates, read from its latest trials' evaluations.
 
@@ -70,24 +85,13 @@ def study_tasks(conn: Connection, study_id: int, sample: int = 20) -> list[str]:
         select(a.c.value_json)
         .join(t, t.c.trial_id == a.c.trial_id)
         .where(t.c.study_id == study_id, a.c.key == "evaluation_ids")
-        .order_by(t.c.number.desc())
+        .order_by(t.c.trial_id.desc())
         .limit(sample)
     ).scalars()
     ids = sorted({int(i) for text in lists for i in json.loads(text)})
     if not ids:
         return []
     return sorted(conn.execute(select(e.c.task).where(e.c.evaluation_id.in_(ids)).distinct()).scalars())
-
-
-def _arch_in_study(column, study_id: int):  # type: ignore[no-untyped-def]
-    """SQL test: ``column`` (an arch hash) is the ``arch_hash`` user attribute of a trial of the study."""
-    a, t = ot.trial_user_attributes, ot.trials
-    hashes = (
-        select(func.substr(a.c.value_json, 2, func.length(a.c.value_json) - 2))
-        .join(t, t.c.trial_id == a.c.trial_id)
-        .where(t.c.study_id == study_id, a.c.key == "arch_hash")
-    )
-    return column.in_(hashes)
 
 
 def evaluation_rows(
@@ -107,16 +111,20 @@ def evaluation_rows(
     links = evaluation_ids.dropna().explode().dropna()
     links = links.astype(int)
     base = ["evaluation_id", "task", "seed", "fidelity", "budget_hash", "status", "capability",
-            "wall_s", "tokens_per_s", "peak_memory_bytes", "device", "backend", "metrics_json"]  # fmt: skip
-    extra = ["error", "curve_json", "clean_json", "budget_json", "memory_kind", "versions_json",
-             "study_name", "trial_number", "created_at", "arch_hash"] if detail else []  # fmt: skip
-    query = select(*(e.c[n] for n in base + extra))
+            "wall_s", "tokens_per_s", "peak_memory_bytes", "device", "backend"]  # fmt: skip
+    extra = ["error", "metrics_json", "curve_json", "clean_json", "budget_json", "memory_kind",
+             "versions_json", "study_name", "trial_number", "created_at", "arch_hash"] if detail else []  # fmt: skip
+    gap = json_number(conn, e.c.metrics_json, "filler_gap")
+    query = select(*(e.c[n] for n in base + extra), gap)
     ids = sorted(set(links))
-    if len(ids) <= 500:
+    if len(ids) <= MAX_IN_LIST:
         query = query.where(e.c.evaluation_id.in_(ids))
     else:
-        query = query.where(_arch_in_study(e.c.arch_hash, study_id))
-    rows = pd.DataFrame(conn.execute(query).all(), columns=base + extra).set_index("evaluation_id")
+        query = query.where(e.c.arch_hash.in_(study_arch_hashes(study_id)))
+    names = [*base, *extra, "filler_gap"]
+    found = fetch_all(conn, query)
+    data = dict(zip(names, zip(*found, strict=True), strict=True)) if found else {n: [] for n in names}
+    rows = pd.DataFrame(data).set_index("evaluation_id")
     joined = rows.reindex(links.to_numpy())
     joined.index = links.index
     joined.insert(0, "evaluation_id", links.to_numpy())
@@ -142,11 +150,9 @@ def evaluation_frame(
         caps = rows.pivot_table(index=rows.index, columns="label", values="capability", aggfunc="mean")
         frame = frame.join(caps.add_prefix(CAPABILITY_PREFIX))
     if any(n.startswith(GAP_PREFIX) for n in names):
-        filler = rows[rows["task"].map(has_filler)]
-        gaps = filler["metrics_json"].map(lambda text: json.loads(text).get("filler_gap"))
-        gap_rows = pd.DataFrame({"label": filler["label"], "gap": gaps.astype(float)})
-        pivot = gap_rows.pivot_table(index=gap_rows.index, columns="label", values="gap", aggfunc="mean")
-        frame = frame.join(pivot.add_prefix(GAP_PREFIX))
+        filler = rows[rows["task"].map({task: has_filler(task) for task in rows["task"].unique()})]
+        gaps = filler.pivot_table(index=filler.index, columns="label", values="filler_gap", aggfunc="mean")
+        frame = frame.join(gaps.add_prefix(GAP_PREFIX))
     grouped = rows.groupby(level=0)
     frame["n_evaluations"] = grouped.size()
     frame["n_seeds"] = grouped["seed"].nunique()

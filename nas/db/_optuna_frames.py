@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import func, select
 
 from nas.db import _optuna_tables as ot
 from nas.db._trial_query import sql_datetime
@@ -36,7 +36,7 @@ def study_summaries(conn: Connection) -> pd.DataFrame:
         conn.execute(
             select(
                 t.c.study_id,
-                type_coerce(t.c.state, String),
+                t.c.state,
                 func.count(),
                 sql_datetime(conn, func.min(t.c.datetime_start)),
                 sql_datetime(conn, func.max(t.c.datetime_complete)),
@@ -48,7 +48,7 @@ def study_summaries(conn: Connection) -> pd.DataFrame:
         conn.execute(select(s.c.study_id, s.c.study_name)).all(), columns=["study_id", "study"]
     ).set_index("study_id")
     directions = conn.execute(
-        select(d.c.study_id, d.c.objective, type_coerce(d.c.direction, String)).order_by(
+        select(d.c.study_id, d.c.objective, d.c.direction).order_by(
             d.c.study_id, d.c.objective
         )
     ).all()
@@ -100,7 +100,7 @@ def directions(conn: Connection, study_id: int) -> list[str]:
     """``"maximize"``/``"minimize"`` per objective, in objective order."""
     d = ot.study_directions
     rows = conn.execute(
-        select(type_coerce(d.c.direction, String))
+        select(d.c.direction)
         .where(d.c.study_id == study_id)
         .order_by(d.c.objective)
     ).scalars()

@@ -11,11 +11,12 @@ of tens of thousands of trials. Values come back raw and are decoded here, colum
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, and_, case, func, select, type_coerce
+from sqlalchemy import Float, String, and_, case, cast, func, literal, select, type_coerce
 
 from nas.db import _optuna_tables as ot
 from nas.db import schema
@@ -87,14 +88,15 @@ def read(
 ) -> pd.DataFrame:
     """The requested columns for the study's trials (or ``trial_ids``), indexed by trial_id.
 
-    With ``request.order`` (and ``limit``) the rows come sorted by SQL, missing values last;
-    every ``order`` column must be :meth:`Request.sortable_in_sql`.
+    Trial-level columns come from one query; architecture and figure columns from one
+    query per table over the distinct architectures, spread onto the trials by hash. With
+    ``request.order`` (and ``limit``) SQL sorts the rows, missing values last; every
+    ``order`` column must be :meth:`Request.sortable_in_sql`.
     """
     import pandas as pd
 
     t = ot.trials
     selected: list[tuple[str, ColumnElement[Any]]] = [("trial_id", t.c.trial_id), ("number", t.c.number)]
-    sort_keys: dict[str, list[tuple[ColumnElement[Any], ColumnElement[Any]]]] = {}  # name -> (missing, key)
     source: Any = t
     attr_alias: dict[str, Any] = {}
 
@@ -110,18 +112,21 @@ def read(
     if "duration_s" in base:
         base |= {"datetime_start", "datetime_complete"}
     if "state" in base:
-        selected.append(("state", type_coerce(t.c.state, String)))
+        selected.append(("state", t.c.state))
     for name in ("datetime_start", "datetime_complete"):
         if name in base:
             selected.append((name, sql_datetime(conn, t.c[name])))
     for name, objective in request.objectives.items():
         v = ot.trial_values.alias(f"v{objective}")
         source = source.outerjoin(v, and_(v.c.trial_id == t.c.trial_id, v.c.objective == objective))
-        kind = type_coerce(v.c.value_type, String)
-        selected += [(name, v.c.value), (f"{name}\0type", kind)]
-        # Optuna keeps +-inf as a NULL value plus a type: order by (-inf, finite, +inf) first.
-        rank = case((kind == "INF_NEG", 0), (kind == "FINITE", 1), else_=2)
-        sort_keys[name] = [(kind.is_(None), rank), (kind.is_(None), v.c.value)]
+        # Optuna keeps +-inf as a NULL value plus a type tag: turn them back into floats.
+        kind = cast(v.c.value_type, String)  # an enum on PostgreSQL
+        value = case(
+            (kind == "INF_POS", literal(math.inf, Float)),
+            (kind == "INF_NEG", literal(-math.inf, Float)),
+            else_=v.c.value,
+        )
+        selected.append((name, value))
     for column, key in request.attrs.items():
         selected.append((column, attr(key).c.value_json))
     for index, (column, name) in enumerate(request.params.items()):
@@ -132,32 +137,37 @@ def read(
     if request.arch or request.figures:
         link = attr("arch_hash").c.value_json
         arch_hash = func.substr(link, 2, func.length(link) - 2)  # the JSON string's content
-    arch_needs = _arch_table_columns(request.arch)
-    if arch_needs:
-        a = schema.architectures
-        source = source.outerjoin(a, a.c.arch_hash == arch_hash)
-        selected += [(name, a.c[name]) for name in arch_needs]
-    if "arch_hash" in request.arch:
-        selected.append(("arch_hash", arch_hash))
-    if request.figures:
-        f = schema.arch_figures
-        seq_len, context = request.figure_setting or _figure_setting(conn, study_id)
-        source = source.outerjoin(
-            f, and_(f.c.arch_hash == arch_hash, f.c.seq_len == seq_len, f.c.context == context)
-        )
-        selected += [(name, f.c[name]) for name in request.figures]
+        selected.append(("\0arch", arch_hash))
+    by_figures = request.figures or any(name in FIGURE_COLUMNS for name, _ in request.order)
+    setting = (request.figure_setting or _figure_setting(conn, study_id)) if by_figures else (0, 0)
+    seq_len, context = setting
 
+    query_columns = dict(selected)
+    if request.order:
+        # Architecture and figure columns are read per architecture; ordering by them
+        # joins their tables into this query just for the ORDER BY.
+        by_table = [name for name, _ in request.order if name not in query_columns]
+        if any(name in ARCH_TABLE_COLUMNS for name in by_table):
+            a = schema.architectures
+            source = source.outerjoin(a, a.c.arch_hash == arch_hash)
+            query_columns.update({n: a.c[n] for n in by_table if n in ARCH_TABLE_COLUMNS})
+        if any(name in FIGURE_COLUMNS for name in by_table):
+            f = schema.arch_figures
+            source = source.outerjoin(
+                f, and_(f.c.arch_hash == arch_hash, f.c.seq_len == seq_len, f.c.context == context)
+            )
+            query_columns.update({n: f.c[n] for n in by_table if n in FIGURE_COLUMNS})
     query = select(*(column.label(f"c{i}") for i, (_, column) in enumerate(selected)))
     query = query.select_from(source).where(t.c.study_id == study_id)
     if request.states is not None:
-        query = query.where(type_coerce(t.c.state, String).in_(request.states))
+        # cast: on PostgreSQL the state is an enum, which does not compare with text
+        query = query.where(cast(t.c.state, String).in_(request.states))
     if trial_ids is not None and len(trial_ids) <= MAX_IN_LIST:
         query = query.where(t.c.trial_id.in_(sorted(trial_ids)))
+    for name, descending in request.order:
+        key = query_columns[name]
+        query = query.order_by(key.is_(None), key.desc() if descending else key)
     if request.order:
-        columns = dict(selected)
-        for name, descending in request.order:
-            for missing, key in sort_keys.get(name, [(columns[name].is_(None), columns[name])]):
-                query = query.order_by(missing, key.desc() if descending else key)
         query = query.order_by(t.c.number)
     if request.limit is not None:
         query = query.limit(request.limit)
@@ -167,7 +177,67 @@ def read(
     raw = raw.set_index("trial_id")
     if trial_ids is not None and len(trial_ids) > MAX_IN_LIST:
         raw = raw[raw.index.isin(list(trial_ids))]
-    return _decode(raw, request)
+    out = _decode(raw, request)
+    if arch_hash is not None:
+        hashes = raw["\0arch"]
+        per_arch = _architectures(conn, study_id, request, set(hashes.dropna()), setting)
+        spread = per_arch.reindex(hashes.to_numpy())
+        spread.index = raw.index
+        if "arch_hash" in request.arch:
+            spread.insert(0, "arch_hash", hashes)
+        out = out.join(spread)
+    return _integers(out)
+
+
+def study_arch_hashes(study_id: int) -> Any:
+    """SELECT of the architecture hashes of a study's trials (their ``arch_hash`` attribute)."""
+    a, t = ot.trial_user_attributes, ot.trials
+    return (
+        select(func.substr(a.c.value_json, 2, func.length(a.c.value_json) - 2))
+        .join(t, t.c.trial_id == a.c.trial_id)
+        .where(t.c.study_id == study_id, a.c.key == "arch_hash")
+    )
+
+
+def _architectures(
+    conn: Connection,
+    study_id: int,
+    request: Request,
+    hashes: set[str],
+    setting: tuple[int, int],
+) -> pd.DataFrame:
+    """Architecture and figure columns per architecture hash (the frame's index)."""
+    import pandas as pd
+
+    def rows_of(table: Any, columns: list[str], *conditions: Any) -> pd.DataFrame:
+        query = select(table.c.arch_hash, *(table.c[n] for n in columns)).where(*conditions)
+        if len(hashes) <= MAX_IN_LIST:
+            query = query.where(table.c.arch_hash.in_(sorted(hashes)))
+        else:
+            query = query.where(table.c.arch_hash.in_(study_arch_hashes(study_id)))
+        found = fetch_all(conn, query)
+        names = ["arch_hash", *columns]
+        data = dict(zip(names, zip(*found, strict=True), strict=True)) if found else {n: [] for n in names}
+        return pd.DataFrame(data).set_index("arch_hash")
+
+    out = pd.DataFrame(index=pd.Index(sorted(hashes), name="arch_hash"))
+    table_columns = _arch_table_columns(request.arch)
+    if table_columns:
+        arch = rows_of(schema.architectures, table_columns).reindex(out.index)
+        specs = _decode_json(arch["spec_json"]) if "spec_json" in arch else None
+        for name in request.arch:
+            if name == "attention_fraction":
+                out[name] = arch["n_attention"] / arch["n_layers"]
+            elif name in SPEC_COLUMNS:
+                assert specs is not None
+                out[name] = specs.map(lambda spec, where=SPEC_COLUMNS[name]: _setting(spec, *where))
+            elif name != "arch_hash":
+                out[name] = arch[name]
+    if request.figures:
+        f = schema.arch_figures
+        figures = rows_of(f, request.figures, f.c.seq_len == setting[0], f.c.context == setting[1])
+        out = out.join(figures.reindex(out.index))
+    return out
 
 
 def fetch_all(conn: Connection, query: Any) -> list[tuple]:
@@ -211,12 +281,7 @@ def _figure_setting(conn: Connection, study_id: int) -> tuple[int, int]:
     pairs = conn.execute(select(f.c.seq_len, f.c.context).distinct().limit(2)).all()
     if len(pairs) <= 1:
         return tuple(pairs[0]) if pairs else (0, 0)  # type: ignore[return-value]
-    a, t = ot.trial_user_attributes, ot.trials
-    hashes = (
-        select(func.substr(a.c.value_json, 2, func.length(a.c.value_json) - 2))
-        .join(t, t.c.trial_id == a.c.trial_id)
-        .where(t.c.study_id == study_id, a.c.key == "arch_hash")
-    )
+    hashes = study_arch_hashes(study_id)
     best = conn.execute(
         select(f.c.seq_len, f.c.context)
         .where(f.c.arch_hash.in_(hashes))
@@ -228,7 +293,6 @@ def _figure_setting(conn: Connection, study_id: int) -> tuple[int, int]:
 
 
 def _decode(raw: pd.DataFrame, request: Request) -> pd.DataFrame:
-    import numpy as np
     import pandas as pd
 
     out = pd.DataFrame(index=raw.index)
@@ -241,30 +305,20 @@ def _decode(raw: pd.DataFrame, request: Request) -> pd.DataFrame:
     if "duration_s" in request.base:
         out["duration_s"] = (out["datetime_complete"] - out["datetime_start"]).dt.total_seconds()
     for name in request.objectives:
-        value = raw[name].astype(float).to_numpy()
-        kind = raw[f"{name}\0type"].to_numpy()
-        out[name] = np.where(kind == "INF_POS", np.inf, np.where(kind == "INF_NEG", -np.inf, value))
+        out[name] = raw[name].astype(float)
     for column in request.attrs:
         out[column] = _decode_json(raw[column])
     for column in request.params:
         out[column] = _decode_params(raw[column], raw[f"{column}\0dist"])
-    specs = _decode_json(raw["spec_json"]) if "spec_json" in raw else None
-    for name in request.arch:
-        if name == "attention_fraction":
-            out[name] = raw["n_attention"] / raw["n_layers"]
-        elif name == "arch_hash":
-            out[name] = raw["arch_hash"]
-        elif name in SPEC_COLUMNS:
-            assert specs is not None
-            out[name] = specs.map(lambda spec, where=SPEC_COLUMNS[name]: _setting(spec, *where))
-        else:
-            out[name] = raw[name]
-    for name in request.figures:
-        out[name] = raw[name]
-    for column in out.columns:  # integers with gaps (no SSM: no d_state) stay integers
-        if column in _INT_COLUMNS and out[column].dtype.kind in "fO":
-            out[column] = out[column].astype("Int64")
     return out
+
+
+def _integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns with gaps (no SSM: no d_state) as nullable integers, not floats."""
+    for column in frame.columns:
+        if column in _INT_COLUMNS and frame[column].dtype.kind in "fO":
+            frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def _setting(spec: dict | None, section: str | None, key: str) -> Any:

@@ -21,7 +21,10 @@ Tables
 ``evaluations``
     One row per (architecture, task, budget, seed) training run, with its metrics and
     learning curve. The cache key is (``arch_hash``, ``task``, ``budget_hash``, ``seed``):
-    an ``ok`` row with that key is reused by every later study in the database.
+    an ``ok`` row with that key is reused by every later study in the database, and a
+    ``stopped`` row (a run cancelled by multi-fidelity promotion) serves the fidelity
+    levels its curve reached. Each row is one ``evaluate`` call on one task and seed, so
+    its ``wall_s``, ``tokens_per_s`` and ``peak_memory_bytes`` are that run's own.
 
 Trial user attributes (written by the driver on each Optuna trial)
 ------------------------------------------------------------------
@@ -167,7 +170,12 @@ evaluations = Table(
     Column("budget_json", Text, nullable=False, comment="Budget.key: every training setting"),
     Column("seed", Integer, nullable=False, comment="training seed"),
     Column("fidelity", Integer, comment="0-based fidelity level in the study that ran it"),
-    Column("status", String(16), nullable=False, comment="ok, diverged or failed"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="ok, diverged, failed, or stopped (cancelled by multi-fidelity promotion)",
+    ),
     Column("error", Text, comment="message when status is not ok"),
     Column("capability", Float, comment="task capability in [0, 1] at the end of training"),
     Column(

@@ -143,7 +143,7 @@ def write_synthetic(
     """
     import optuna
     from optuna.storages._rdb import models  # Optuna's own tables: exact types on every backend
-    from sqlalchemy import insert
+    from sqlalchemy import insert, select
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(seed)
@@ -168,6 +168,7 @@ def write_synthetic(
     ]
     budget_hashes = [schema.budget_hash(key) for key in budgets]
     with engine.connect() as conn:
+        known_archs = set(conn.execute(select(schema.architectures.c.arch_hash)).scalars())
         first_trial_id = (conn.exec_driver_sql("SELECT COALESCE(MAX(trial_id), 0) FROM trials").scalar() or 0) + 1
         first_eval_id = (
             conn.exec_driver_sql("SELECT COALESCE(MAX(evaluation_id), 0) FROM evaluations").scalar() or 0
@@ -265,7 +266,7 @@ def write_synthetic(
 
     architecture_rows, figure_rows = [], []
     for arch in pool:
-        if arch.spec.arch_hash not in written_archs:
+        if arch.spec.arch_hash not in written_archs or arch.spec.arch_hash in known_archs:
             continue
         spec, figures = arch.spec, arch.figures
         architecture_rows.append({

@@ -1,0 +1,105 @@
+"""Benchmark of nas.db on a large synthetic study; prints the figures the README quotes.
+
+    python -m nas.db.bench                       # 50,000 trials in runs/bench/synthetic.db
+    python -m nas.db.bench --trials 5000 --repeat 3
+
+It times, as whole processes (interpreter start and imports included), ``nas db
+studies``, ``nas db trials STUDY --limit 20 --sort -capability`` and ``nas db pareto
+STUDY``; then, in this process, ``Database.trials(study)`` (every column of every trial)
+against ``optuna.load_study(...).trials_dataframe()`` on the same database, and checks
+that ``Database.pareto`` and Optuna's ``best_trials`` pick the same trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nas.db.synthetic import write_synthetic
+
+STUDY = "synthetic"
+CLI_TARGET_S = 1.5
+
+
+def _time_cli(args: list[str], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nas", *args], check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nas.db.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", default="runs/bench/synthetic.db", help="SQLite file (created if missing)")
+    parser.add_argument("--trials", type=int, default=50_000, help="trials to generate when creating it")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each CLI command")
+    parser.add_argument("--skip-optuna", action="store_true", help="skip the (slow) Optuna comparison")
+    args = parser.parse_args(argv)
+
+    path = Path(args.db)
+    url = f"sqlite:///{path.resolve()}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        write_synthetic(url, n_trials=args.trials, study_name=STUDY)
+        print(f"generated {args.trials:,} trials in {path} ({time.perf_counter() - started:.1f} s)")
+
+    print(f"database: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
+    print(f"CLI, whole process, {args.repeat} runs each (min / median; target < {CLI_TARGET_S} s):")
+    commands = {
+        "nas db studies": ["db", "studies", "--storage", url],
+        "nas db trials --limit 20 --sort -capability": [
+            "db", "trials", STUDY, "--storage", url, "--limit", "20", "--sort", "-capability",
+        ],
+        "nas db pareto": ["db", "pareto", STUDY, "--storage", url],
+        "python -c pass (interpreter alone)": None,
+    }  # fmt: skip
+    for label, command in commands.items():
+        if command is None:
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", "pass"], check=True)
+                times.append(time.perf_counter() - started)
+        else:
+            times = _time_cli(command, args.repeat)
+        verdict = "" if command is None else ("  ok" if statistics.median(times) < CLI_TARGET_S else "  SLOW")
+        print(f"  {label:<46} {min(times):6.2f} s / {statistics.median(times):6.2f} s{verdict}")
+
+    from nas.db import Database
+
+    with Database(url) as db:
+        started = time.perf_counter()
+        frame = db.trials(STUDY)
+        ours = time.perf_counter() - started
+        front = db.pareto(STUDY, columns=["number"])
+    print(f"Database.trials(): {len(frame):,} rows x {frame.shape[1]} columns in {ours:.2f} s")
+    if args.skip_optuna:
+        return 0
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
+    study = optuna.load_study(study_name=STUDY, storage=url)
+    theirs_frame = study.trials_dataframe()
+    theirs = time.perf_counter() - started
+    print(
+        f"optuna.load_study().trials_dataframe(): {len(theirs_frame):,} rows x "
+        f"{theirs_frame.shape[1]} columns in {theirs:.2f} s"
+    )
+    print(f"speed-up: {theirs / ours:.1f}x (target >= 20x)")
+    best = sorted(t.number for t in study.best_trials)
+    agree = best == sorted(front["number"].tolist())
+    print(f"Pareto front: ours {len(front)} trials, Optuna's best_trials {len(best)}: {'same' if agree else 'DIFFERENT'}")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
