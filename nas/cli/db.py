@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from nas.db import Database
 
 STORAGE_ENV = "NAS_STORAGE"
+_FOLD = 40  # text cells longer than this fold onto several lines
 # The quickstart's database, as `nas run` writes it by default (a test keeps them equal).
 DEFAULT_STORAGE = "sqlite:///runs/nas.db"
 _WHERE_HELP = """\
@@ -177,26 +178,28 @@ def _emit(frame: pd.DataFrame, args: argparse.Namespace, title: str | None = Non
 
 
 def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
-    from rich.measure import Measurement
     from rich.table import Table
 
     from nas.cli.arch import console
 
     table = Table(title=title, caption=f"{len(frame)} rows" if len(frame) != 1 else None)
     cells = [[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)] for row in frame.itertuples(index=False)]
+    total = 1
     for index, column in enumerate(frame.columns):
         numeric = frame[column].dtype.kind in "iuf" or str(frame[column].dtype) == "Int64"
         widest = max((len(row[index]) for row in cells), default=0)
-        # Short text stays whole; long text (layouts, task specs) folds.
+        # Columns are sized here, once: short text stays whole, long text (layouts, task
+        # specs) folds at _FOLD characters, and rich need not measure every cell again.
+        width = max(len(str(column)) if numeric else min(len(str(column)), 12), min(widest, _FOLD))
         table.add_column(
-            str(column), justify="right" if numeric else "left", overflow="fold",
-            max_width=max(len(str(column)), 8) if numeric else max(min(widest, 40), 8),
+            str(column), justify="right" if numeric else "left", width=width,
+            no_wrap=widest <= _FOLD, overflow="fold",
         )  # fmt: skip
+        total += width + 3
     for row in cells:
         table.add_row(*row)
     out = console()
-    # A table wider than the screen would squeeze columns to nothing: widen it instead.
-    out.width = max(out.width, Measurement.get(out, out.options, table).maximum)
+    out.width = max(out.width, total)  # wider than the screen rather than squeezed to nothing
     out.print(table)
 
 
