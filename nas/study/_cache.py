@@ -1,0 +1,235 @@
+"""The driver's reads and writes of the nas tables: architectures, figures, evaluations.
+
+An evaluation is cached under (architecture hash, task, budget hash, seed): a row with
+status ``ok`` is reused by any later study in the database instead of retraining, and a
+``stopped`` row serves the fidelity levels its learning curve reached.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from nas.db import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from nas.arch import ArchSpec
+    from nas.compute import ComputeFigures
+
+
+@dataclass
+class Evaluation:
+    """One training run of an architecture on one task and seed, as the driver records it.
+
+    ``steps`` is the run's full length (the curve's steps are out of it).
+    """
+
+    arch_hash: str
+    task: str
+    budget_hash: str
+    budget_json: str
+    seed: int
+    status: str
+    capability: float | None
+    metrics: dict[str, Any]
+    curve: list[dict[str, Any]]
+    steps: int
+    error: str | None = None
+    clean: dict[str, Any] | None = None
+    wall_s: float | None = None
+    tokens_per_s: float | None = None
+    peak_memory_bytes: int | None = None
+    memory_kind: str | None = None
+    device: str | None = None
+    backend: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    fidelity: int | None = None
+    evaluation_id: int | None = None
+
+    def capability_at(self, fraction: float) -> float | None:
+        """Capability measured after ``fraction`` of the steps, or None if not reached."""
+        step = max(1, round(fraction * self.steps))
+        for entry in self.curve:
+            if entry["step"] == step:
+                return float(entry["capability"])
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class ResultStore:
+    """The nas tables of one database, written by one driver.
+
+    Example:
+        >>> from sqlalchemy import create_engine
+        >>> from nas.arch import ArchSpec
+        >>> from nas.compute import estimate
+        >>> store = ResultStore(create_engine("sqlite://"))
+        >>> arch = ArchSpec.parse("MMMA", d_model=32)
+        >>> store.record_architecture(arch, estimate(arch, seq_len=64, context=1024))
+        >>> store.lookup(arch.arch_hash, "mqar", "b0", [0])
+        {}
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        schema.ensure(engine)
+        self._known: set[tuple[str, int, int]] = set()
+
+    def record_architecture(self, arch: ArchSpec, figures: ComputeFigures) -> None:
+        """Insert the architecture and its figures at (seq_len, context) if absent."""
+        key = (arch.arch_hash, figures.seq_len, figures.context)
+        if key in self._known:
+            return
+        a, f = schema.architectures, schema.arch_figures
+        with self.engine.begin() as conn:
+            if (
+                conn.execute(select(a.c.arch_hash).where(a.c.arch_hash == arch.arch_hash)).first()
+                is None
+            ):
+                _insert_ignoring_race(conn, a, _architecture_row(arch, figures))
+            exists = conn.execute(
+                select(f.c.arch_hash).where(
+                    f.c.arch_hash == arch.arch_hash,
+                    f.c.seq_len == figures.seq_len,
+                    f.c.context == figures.context,
+                )
+            ).first()
+            if exists is None:
+                row = {
+                    "arch_hash": arch.arch_hash,
+                    "seq_len": figures.seq_len,
+                    "context": figures.context,
+                    "train_flops_per_token": figures.train_flops_per_token,
+                    "prefill_flops": figures.prefill_flops,
+                    "decode_flops_per_token": figures.decode_flops_per_token,
+                    "state_bytes": figures.state_bytes,
+                }
+                _insert_ignoring_race(conn, f, row)
+        self._known.add(key)
+
+    def lookup(
+        self, arch_hash: str, task: str, budget_hash: str, seeds: list[int]
+    ) -> dict[int, Evaluation]:
+        """The best cached run per seed: the newest ``ok`` one, else the ``stopped`` one
+        that got furthest."""
+        e = schema.evaluations
+        query = (
+            select(e)
+            .where(
+                e.c.arch_hash == arch_hash,
+                e.c.task == task,
+                e.c.budget_hash == budget_hash,
+                e.c.seed.in_(seeds),
+                e.c.status.in_(("ok", "stopped")),
+            )
+            .order_by(e.c.evaluation_id.desc())
+        )
+        best: dict[int, Evaluation] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                found = _from_row(row)
+                held = best.get(found.seed)
+                if held is None or (
+                    held.status == "stopped"
+                    and (found.status == "ok" or len(found.curve) > len(held.curve))
+                ):
+                    best[found.seed] = found
+        return best
+
+    def insert(self, evaluation: Evaluation, study_name: str, trial_number: int) -> int:
+        """Write one run; returns its ``evaluation_id``."""
+        row = {
+            "arch_hash": evaluation.arch_hash,
+            "task": evaluation.task,
+            "budget_hash": evaluation.budget_hash,
+            "budget_json": evaluation.budget_json,
+            "seed": evaluation.seed,
+            "fidelity": evaluation.fidelity,
+            "status": evaluation.status,
+            "error": evaluation.error,
+            "capability": evaluation.capability,
+            "metrics_json": json.dumps({**evaluation.metrics, "steps": evaluation.steps}),
+            "curve_json": json.dumps(evaluation.curve),
+            "clean_json": None if evaluation.clean is None else json.dumps(evaluation.clean),
+            "wall_s": evaluation.wall_s,
+            "tokens_per_s": evaluation.tokens_per_s,
+            "peak_memory_bytes": evaluation.peak_memory_bytes,
+            "memory_kind": evaluation.memory_kind,
+            "device": evaluation.device,
+            "backend": evaluation.backend,
+            "versions_json": json.dumps(evaluation.versions),
+            "study_name": study_name,
+            "trial_number": trial_number,
+            "created_at": _now(),
+        }
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(schema.evaluations).values(**row))
+            evaluation.evaluation_id = int(result.inserted_primary_key[0])
+        return evaluation.evaluation_id
+
+
+def _architecture_row(arch: ArchSpec, figures: ComputeFigures) -> dict[str, Any]:
+    return {
+        "arch_hash": arch.arch_hash,
+        "spec_json": arch.to_json(),
+        "layout": arch.layout,
+        "family": arch.family,
+        "ratio": arch.ratio,
+        "n_layers": arch.n_layers,
+        "n_ssm": arch.n_ssm,
+        "n_attention": arch.n_attention,
+        "n_mlp": arch.n_mlp,
+        "d_model": arch.d_model,
+        "vocab_size": arch.vocab_size,
+        "ssm_kind": arch.ssm.kind if arch.ssm else None,
+        "d_state": arch.ssm.d_state if arch.ssm else None,
+        "params": figures.params,
+        "non_embedding_params": figures.non_embedding_params,
+        "created_at": _now(),
+    }
+
+
+def _insert_ignoring_race(conn: Any, table: Any, row: dict[str, Any]) -> None:
+    """Insert a row another driver may have inserted since we looked: then keep theirs."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(**row))
+    except IntegrityError:
+        pass
+
+
+def _from_row(row: Any) -> Evaluation:
+    metrics = json.loads(row["metrics_json"])
+    return Evaluation(
+        arch_hash=row["arch_hash"],
+        task=row["task"],
+        budget_hash=row["budget_hash"],
+        budget_json=row["budget_json"],
+        seed=row["seed"],
+        status=row["status"],
+        capability=row["capability"],
+        metrics=metrics,
+        curve=json.loads(row["curve_json"]),
+        steps=int(metrics.get("steps", 0)),
+        error=row["error"],
+        clean=None if row["clean_json"] is None else json.loads(row["clean_json"]),
+        wall_s=row["wall_s"],
+        tokens_per_s=row["tokens_per_s"],
+        peak_memory_bytes=row["peak_memory_bytes"],
+        memory_kind=row["memory_kind"],
+        device=row["device"],
+        backend=row["backend"],
+        versions=json.loads(row["versions_json"] or "{}"),
+        fidelity=row["fidelity"],
+        evaluation_id=row["evaluation_id"],
+    )

@@ -1,0 +1,161 @@
+"""What ``nas run`` shows: a live progress view while it runs, and the Pareto front at the end."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from nas.study._config import StudyConfig
+    from nas.study._runner import Counts, RunResult
+
+Mode = Literal["live", "lines", "quiet"]
+_UNITS = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
+
+
+def human(value: float | None, name: str = "") -> str:
+    """A short number: ``1.2M``, ``3.4 MiB`` for bytes, ``0.812`` for capabilities.
+
+    >>> human(2112320, "state_bytes"), human(887424.0), human(0.81234, "capability")
+    ('2.0 MiB', '887K', '0.812')
+    """
+    if value is None:
+        return "-"
+    if name.endswith("bytes"):
+        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if abs(value) >= size:
+                return f"{value / size:.1f} {unit}"
+        return f"{value:.0f} B"
+    if abs(value) < 1000:
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    for unit, size in _UNITS:
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
+
+
+class Display:
+    """Progress of a running study on ``console`` (stderr by default).
+
+    ``live`` redraws a panel in place (a terminal); ``lines`` prints one line per finished
+    trial (logs, pipes); ``quiet`` prints nothing.
+    """
+
+    def __init__(self, mode: Mode | None = None, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.mode: Mode = mode or ("live" if self.console.is_terminal else "lines")
+        self._live: Live | None = None
+        self._title = ""
+        self._counts: Counts | None = None
+        self._elapsed = 0.0
+        self._objectives: list[str] = []
+
+    @contextlib.contextmanager
+    def live(self, config: StudyConfig, storage: str) -> Iterator[None]:
+        self._title = f"study {config.name} · {storage}"
+        self._objectives = config.objective_names
+        if self.mode == "quiet":
+            yield
+            return
+        if self.mode == "lines":
+            self.console.print(self._title)
+            yield
+            return
+        with Live(
+            self._panel(), console=self.console, refresh_per_second=4, transient=False
+        ) as live:
+            self._live = live
+            try:
+                yield
+            finally:
+                live.update(self._panel())
+                self._live = None
+
+    def update(self, counts: Counts, elapsed: float) -> None:
+        self._counts, self._elapsed = counts, elapsed
+        if self._live is not None:
+            self._live.update(self._panel())
+
+    def trial_finished(
+        self, number: int, state: str, attrs: dict[str, Any], values: list[float] | None
+    ) -> None:
+        if self.mode != "lines":
+            return
+        what = attrs.get("layout", "")
+        if values is not None:
+            shown = ", ".join(
+                f"{n}={human(v, n)}" for n, v in zip(self._objectives, values, strict=True)
+            )
+        else:
+            shown = attrs.get("fail_reason", "")
+        suffix = (
+            " (duplicate)"
+            if "duplicate_of" in attrs
+            else " (cached)"
+            if attrs.get("cached")
+            else ""
+        )
+        self.console.print(f"trial {number} {state} {what} {shown}{suffix}", highlight=False)
+
+    def message(self, text: str) -> None:
+        if self.mode != "quiet":
+            self.console.print(text, highlight=False)
+
+    def _panel(self) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_row(Text(self._title, style="bold"))
+        c = self._counts
+        if c is None:
+            grid.add_row("starting ...")
+            return grid
+        grid.add_row(
+            f"done {c.complete}  running {c.running}  pruned {c.pruned}  failed {c.failed}"
+            f"  ·  best capability {human(c.best, 'capability')}  ·  Pareto front {c.pareto}"
+        )
+        grid.add_row(
+            f"evaluations: running {c.evaluations_running}  trained {c.trained}  cached {c.cached}"
+            f"  stopped early {c.stopped}  retried {c.retried}"
+            f"  ·  elapsed {_duration(self._elapsed)}  ETA {_duration(c.eta_s)}"
+        )
+        return grid
+
+
+def pareto_table(result: RunResult) -> Table:
+    """The study's Pareto front (Optuna's ``best_trials``) as a table, first objective first."""
+    table = Table(title=f"Pareto front of {result.study_name} ({len(result.best_trials)} trials)")
+    params = sorted({name for t in result.best_trials for name in t.params})
+    short = {p: p.rpartition(".")[2] for p in params}
+    if len(set(short.values())) < len(short):  # two sections share a key: keep the paths
+        short = {p: p for p in params}
+    for column in ("trial", "family", "layout", *short.values()):
+        table.add_column(column)
+    for name, direction in zip(result.objectives, result.directions, strict=True):
+        table.add_column(f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right")
+    first = 0
+    reverse = result.directions[first] == "maximize" if result.directions else False
+    for trial in sorted(result.best_trials, key=lambda t: t.values[first], reverse=reverse):
+        table.add_row(
+            str(trial.number),
+            str(trial.user_attrs.get("family", "")),
+            str(trial.user_attrs.get("layout", "")),
+            *(str(trial.params.get(p, "")) for p in params),
+            *(human(v, n) for n, v in zip(result.objectives, trial.values, strict=True)),
+        )
+    return table

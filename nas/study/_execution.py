@@ -1,0 +1,174 @@
+"""Evaluations as Ray tasks: pure workers that stream their progress and never touch a database.
+
+One Ray task trains one architecture on one task with one seed (``evaluate`` on a
+one-task list). It is a streaming generator: it yields each intermediate evaluation as
+``("report", Report)`` and ends with ``("result", Metrics dict)`` or ``("error", message)``
+for an exception. The driver cancels a task with ``ray.cancel(force=True)``, which kills
+its worker process at once and frees its CPUs/GPUs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import queue
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nas.errors import UserError
+
+if TYPE_CHECKING:
+    from nas.study._config import Execution
+
+Evaluator = Callable[
+    ..., Any
+]  # evaluate's signature: (arch, tasks, budget, seed, *, ...) -> Metrics
+
+
+def resolve_evaluator(evaluator: str | Evaluator) -> Evaluator:
+    """The evaluator for an import path ``module:function`` (or a callable, returned as is)."""
+    if callable(evaluator):
+        return evaluator
+    module_name, _, name = evaluator.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserError(f"evaluator {evaluator!r}: cannot import {module_name}: {error}") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise UserError(f"evaluator {evaluator!r}: {module_name} has no function {name}")
+    return function
+
+
+@dataclass
+class RayRuntime:
+    """The Ray runtime a study runs on; ``owned`` when this process started it."""
+
+    owned: bool
+    address: str
+
+    def shutdown(self) -> None:
+        import ray
+
+        if self.owned and ray.is_initialized():
+            ray.shutdown()
+
+
+def start_ray(execution: Execution) -> RayRuntime:
+    """Join ``execution.ray_address``, or start a local Ray sized for the study's workers.
+
+    A Ray runtime already initialised in this process is reused as it is. The local one
+    runs no dashboard and binds random free ports (Ray's default 6379 is often taken).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return RayRuntime(owned=False, address=ray.get_runtime_context().gcs_address)
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": False,
+        "namespace": "nas",
+    }
+    if execution.ray_address:
+        try:
+            ray.init(address=execution.ray_address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise UserError(
+                f"cannot join the Ray cluster at {execution.ray_address}: {error}"
+            ) from None
+    else:
+        ray.init(
+            num_cpus=max(1, math.ceil(execution.workers * execution.cpus_per_trial)),
+            num_gpus=math.ceil(execution.workers * execution.gpus_per_trial),
+            _temp_dir=os.environ.get("NAS_RAY_TMPDIR") or tempfile.gettempdir() + "/nas-ray",
+            **options,
+        )
+    return RayRuntime(owned=True, address=ray.get_runtime_context().gcs_address)
+
+
+def _stream(
+    evaluator: str | Evaluator,
+    arch_json: str,
+    task: str,
+    budget: dict[str, Any],
+    seed: int,
+    device: str,
+    backend: str,
+    num_threads: int,
+) -> Iterator[tuple[str, Any]]:
+    """The body of the Ray task (see the module docstring)."""
+    from nas.arch import ArchSpec
+    from nas.proxy import Budget
+
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def run() -> None:
+        try:
+            function = resolve_evaluator(evaluator)
+            metrics = function(
+                ArchSpec.from_json(arch_json),
+                [task],
+                Budget.from_dict(budget),
+                seed,
+                device=device,
+                backend=backend,
+                on_report=lambda report: events.put(("report", report)),
+                num_threads=num_threads,
+            )
+            events.put(("result", metrics.to_dict()))
+        except BaseException as error:  # reported to the driver, which fails the trial
+            frames = traceback.extract_tb(error.__traceback__)
+            where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+            events.put(("error", f"{type(error).__name__}: {error}{where}"))
+
+    # evaluate runs in a thread so that its reports can be yielded while it trains
+    threading.Thread(target=run, daemon=True).start()
+    while True:
+        kind, payload = events.get()
+        yield kind, payload
+        if kind != "report":
+            return
+
+
+_remote_stream = None
+
+
+def submit(
+    evaluator: str | Evaluator,
+    arch_json: str,
+    task: str,
+    budget: dict[str, Any],
+    seed: int,
+    execution: Execution,
+) -> Any:
+    """Start one evaluation as a Ray streaming task; returns its ObjectRefGenerator."""
+    global _remote_stream
+    import ray
+
+    if _remote_stream is None:
+        _remote_stream = ray.remote(num_returns="streaming", max_retries=0)(_stream)
+    return _remote_stream.options(
+        num_cpus=execution.cpus_per_trial, num_gpus=execution.gpus_per_trial
+    ).remote(
+        evaluator,
+        arch_json,
+        task,
+        budget,
+        seed,
+        execution.resolved_device,
+        execution.backend,
+        max(1, int(execution.cpus_per_trial)),
+    )
+
+
+def cancel(generator: Any) -> None:
+    """Stop an evaluation now: its worker process is killed and its resources freed."""
+    import ray
+
+    ray.cancel(generator, force=True)

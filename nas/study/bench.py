@@ -1,0 +1,212 @@
+"""Orchestration overhead of ``nas run``: trials/s with a zero-cost evaluator, against a plain
+Optuna loop (``study.optimize``) with the same sampler, space and storage.
+
+Run ``python -m nas.study.bench`` (``--trials``, ``--workers``, ``--sampler``). It prints
+the time per trial of both and their ratio, and writes ``nas/study/bench_results.json``.
+Ray's start-up is excluded (the runtime is started first and reused); everything the
+driver does per trial is included: suggestion, compute figures, cache lookup, the Ray
+task, the nas tables, user attributes, heartbeats and the tell.
+
+:func:`zero_cost_evaluate` is also the evaluator of the study tests: it has
+:func:`nas.proxy.evaluate`'s signature, trains nothing, and returns at once a capability
+that depends on the architecture the way the quickstart's does (attention helps recall,
+more SSM state helps, a seed adds a little noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+_RESULTS = Path(__file__).with_name("bench_results.json")
+
+
+def synthetic_capability(arch: Any, task: str, seed: int) -> float:
+    """A deterministic stand-in capability in [0, 1] for ``arch`` on ``task``.
+
+    >>> from nas.arch import ArchSpec
+    >>> a = synthetic_capability(ArchSpec.parse("MMMA"), "mqar", 0)
+    >>> b = synthetic_capability(ArchSpec.parse("MMMM"), "mqar", 0)
+    >>> 0 <= b < a <= 1
+    True
+    """
+    state = math.log2(arch.ssm.d_state) / 8 if arch.ssm else 0.0
+    attention = min(1.0, 2 * arch.attention_fraction)
+    noise = (
+        int(hashlib.sha256(f"{arch.arch_hash}{task}{seed}".encode()).hexdigest()[:4], 16) / 2**16
+    )
+    return min(1.0, 0.25 + 0.45 * attention + 0.25 * state * (1 - attention) + 0.04 * noise)
+
+
+def zero_cost_evaluate(
+    arch: Any,
+    tasks: Sequence[Any],
+    budget: Any,
+    seed: int,
+    *,
+    on_report: Callable[[Any], None] | None = None,
+    **_: Any,
+) -> Any:
+    """:func:`nas.proxy.evaluate`'s contract without training: reports at every
+    ``budget.eval_fractions`` and a result built from :func:`synthetic_capability`."""
+    import platform
+
+    from nas.proxy import Metrics, Report, TaskResult
+    from nas.tasks import get_task
+
+    results = {}
+    for task in map(get_task, tasks):
+        final = synthetic_capability(arch, task.spec, seed)
+        steps = budget.steps_for(arch, task.seq_len)
+        curve = []
+        for step in budget.eval_steps(steps):
+            fraction = step / steps
+            report = Report(
+                task=task.spec,
+                step=step,
+                steps=steps,
+                tokens=step * budget.batch_size * task.seq_len,
+                flops=float(step),
+                loss=1.0 - final * fraction,
+                capability=final * math.sqrt(fraction),
+                metrics={"accuracy": final * math.sqrt(fraction)},
+                wall_s=0.0,
+            )
+            curve.append(
+                {
+                    "step": step,
+                    "fraction": fraction,
+                    "capability": report.capability,
+                    "flops": report.flops,
+                }
+            )
+            if on_report is not None:
+                on_report(report)
+        metrics = {
+            "steps": steps,
+            "tokens": steps * budget.batch_size * task.seq_len,
+            "flops": float(steps),
+        }
+        results[task.spec] = TaskResult(task.spec, "ok", final, metrics, curve)
+    return Metrics(
+        status="ok",
+        error=None,
+        tasks=results,
+        tokens_per_s=1.0,
+        wall_s=0.0,
+        peak_memory_bytes=0,
+        memory_kind="rss",
+        device="cpu",
+        device_name=platform.processor() or "cpu",
+        backend="none",
+        versions={},
+        seed=seed,
+        arch_hash=arch.arch_hash,
+        budget=budget.to_dict(),
+        num_threads=1,
+    )
+
+
+def _study_file(directory: Path, sampler: str, trials: int, workers: int) -> Path:
+    space = Path(__file__).resolve().parents[2] / "search_spaces" / "state_size.yaml"
+    path = directory / "bench.yaml"
+    path.write_text(
+        f'name: bench\nspace: {space}\ntasks: ["mqar:seq_len=64"]\n'
+        "budget: {steps: 100}\nobjectives: {capability: maximize, state_bytes: minimize}\n"
+        f"sampler: {{name: {sampler}, seed: 0}}\nn_trials: {trials}\n"
+        f"execution: {{workers: {workers}, heartbeat_interval: 60}}\n"
+        f"storage: sqlite:///{directory}/nas.db\ncache: true\n"
+    )
+    return path
+
+
+def _plain_optuna(config: Any, directory: Path) -> float:
+    """Seconds for ``study.optimize`` with the same sampler, space, storage kind and evaluator."""
+    import optuna
+
+    from nas.compute import estimate
+    from nas.study._storage import make_sampler, open_storage
+
+    storage = open_storage(f"sqlite:///{directory}/plain.db", heartbeat_interval=60, max_retry=0)
+    study = optuna.create_study(
+        storage=storage, directions=config.directions, sampler=make_sampler(config, 0)
+    )
+    task = next(iter(config.tasks))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        arch = config.space.suggest(trial)
+        metrics = zero_cost_evaluate(arch, [task], config.budget, 0)
+        figures = estimate(arch, seq_len=config.seq_len, context=config.context)
+        return metrics.capability(), float(figures.state_bytes)
+
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=config.n_trials)
+    return time.perf_counter() - started
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    import logging
+
+    import ray
+
+    from nas.study import Display, load_study, run_study
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nas.study.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sampler", default="tpe", choices=("random", "tpe", "nsgaii"))
+    parser.add_argument("--out", type=Path, default=_RESULTS)
+    args = parser.parse_args(argv)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        config = load_study(_study_file(directory, args.sampler, args.trials, args.workers))
+        plain_s = _plain_optuna(config, directory)
+        started = time.perf_counter()
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        ray_start_s = time.perf_counter() - started
+        try:
+            started = time.perf_counter()
+            result = run_study(config, evaluator=zero_cost_evaluate, display=Display("quiet"))
+            nas_s = time.perf_counter() - started
+        finally:
+            ray.shutdown()
+    finished = result.counts.complete + result.counts.pruned + result.counts.failed
+    figures = {
+        "trials": args.trials,
+        "sampler": args.sampler,
+        "workers": args.workers,
+        "storage": "sqlite (WAL)",
+        "plain_optuna_ms_per_trial": 1000 * plain_s / args.trials,
+        "nas_run_ms_per_trial": 1000 * nas_s / max(1, finished),
+        "ratio": (nas_s / max(1, finished)) / (plain_s / args.trials),
+        "plain_optuna_trials_per_s": args.trials / plain_s,
+        "nas_run_trials_per_s": finished / nas_s,
+        "ray_start_s": ray_start_s,
+        "nas_trials_finished": finished,
+    }
+    print(
+        f"{args.trials} trials, {args.sampler} sampler, SQLite, {args.workers} workers:\n"
+        f"  plain optuna loop  {figures['plain_optuna_ms_per_trial']:7.1f} ms/trial "
+        f"({figures['plain_optuna_trials_per_s']:.1f} trials/s)\n"
+        f"  nas run            {figures['nas_run_ms_per_trial']:7.1f} ms/trial "
+        f"({figures['nas_run_trials_per_s']:.1f} trials/s)\n"
+        f"  ratio              {figures['ratio']:7.2f}x   (target <= 1.2x; Ray start-up "
+        f"{ray_start_s:.1f} s excluded)"
+    )
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

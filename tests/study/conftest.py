@@ -1,0 +1,110 @@
+"""One real Ray cluster for the study tests: ``ray start --head`` on loopback with free ports
+(Redis holds Ray's default 6379), joined by this process and by the drivers the tests start.
+
+Its workers import ``study_evaluators`` (this folder is on their PYTHONPATH) and write
+markers to the folder of the ``markers`` fixture. The cluster is stopped by killing the
+process group that ``ray start --block`` leads, never with ``ray stop`` (which would stop
+every Ray on the machine).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))  # study_evaluators, for the driver side of in-process runs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def markers_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="nas-study-markers-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(markers_root: Path) -> Iterator[str]:
+    """The address of a 2-CPU Ray head on 127.0.0.1, joined by this test process."""
+    import ray
+
+    temp = Path(tempfile.mkdtemp(prefix="nas-ray-"))
+    port = free_port()
+    workers = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(HERE), str(REPO), os.environ.get("PYTHONPATH")])
+        ),
+        "NAS_TEST_MARKERS": str(markers_root),
+    }
+    command = [
+        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+        f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0",
+        "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
+        f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}", f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+        f"--min-worker-port={workers}", f"--max-worker-port={workers + 40}",
+    ]  # fmt: skip
+    head = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    address = f"127.0.0.1:{port}"
+    os.environ["NAS_TEST_MARKERS"] = str(markers_root)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                break
+            except (ConnectionError, RuntimeError):
+                if head.poll() is not None or time.monotonic() > deadline:
+                    message = head.stderr.read().decode()[-2000:] if head.stderr else ""
+                    raise RuntimeError(f"ray start failed: {message}") from None
+                time.sleep(1)
+        yield address
+    finally:
+        ray.shutdown()
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def markers(markers_root: Path) -> Path:
+    """The workers' marker folder, emptied for this test."""
+    for path in markers_root.iterdir():
+        path.unlink()
+    return markers_root
+
+
+def driver_env(ray_address: str) -> dict[str, str]:
+    """Environment of a driver subprocess that joins the test cluster."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(HERE), str(REPO), os.environ.get("PYTHONPATH")])
+        ),
+    }
