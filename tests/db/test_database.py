@@ -65,8 +65,10 @@ def test_where_filters_like_pandas(db: Database, everything: pd.DataFrame) -> No
 
 @pytest.mark.parametrize(
     "sort",
-    [["-capability"], ["train_flops_per_token"], ["-d_state", "capability"], ["ratio", "-params"],
-     ["-state_bytes"], ["-cap.byte_lm"], ["fidelity", "-capability"]],  # fmt: skip
+    [
+        ["-capability"], ["train_flops_per_token"], ["-d_state", "capability"], ["ratio", "-params"],
+        ["-state_bytes"], ["-cap.byte_lm"], ["fidelity", "-capability"],
+    ],
 )
 def test_sort_and_limit_agree_with_pandas(db: Database, everything: pd.DataFrame, sort: list[str]) -> None:
     """SQL sorts some keys itself and pandas the others: both give pandas' order."""

@@ -69,7 +69,7 @@ def test_sqlite_connection_cannot_write_even_past_the_guard(synthetic_url: str, 
     before = digest(synthetic_path)
     db = Database(synthetic_url)
     with db._engine.connect() as conn:  # the second layer: mode=ro and query_only
-        with pytest.raises(OperationalError, match="readonly|read-only|query_only"):
+        with pytest.raises(OperationalError, match=r"readonly|read-only|query_only"):
             conn.execute(text("DELETE FROM trials"))
         with pytest.raises(OperationalError):
             conn.execute(text("CREATE TABLE x (a INT)"))
@@ -112,7 +112,7 @@ def test_postgres_queries_and_read_only_session(postgres_study: str) -> None:
     assert db.sql("SELECT COUNT(*) AS n FROM trials")["n"].iloc[0] == 60
     with pytest.raises(SQLRefused):
         db.sql("SELECT set_config('default_transaction_read_only', 'off', false)")
-    with db._engine.connect() as conn:  # past the guard, the session itself refuses to write
-        with pytest.raises(Exception, match="read-only transaction"):
-            conn.execute(text("DELETE FROM trials"))
+    # Past the guard, the session itself refuses to write.
+    with db._engine.connect() as conn, pytest.raises(Exception, match="read-only transaction"):
+        conn.execute(text("DELETE FROM trials"))
     assert db.sql("SELECT COUNT(*) AS n FROM trials")["n"].iloc[0] == 60
