@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 STORAGE_ENV = "NAS_STORAGE"
 _FOLD = 40  # text cells longer than this fold onto several lines
 # The quickstart's database, as `nas run` writes it by default (a test keeps them equal).
-DEFAULT_STORAGE = "sqlite:///runs/nas.db"
+DEFAULT_STORAGE = "sqlite:///runs/quickstart.db"
 _WHERE_HELP = """\
 --where language: comparisons (== != < <= > >=), and/or/not, parentheses, + - * /,
   IN [..], NOT IN [..], IS [NOT] NULL, CONTAINS 'text', MATCHES 'regex'.
@@ -213,6 +213,8 @@ def _cell(column: str, value: Any) -> str:
 
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "NaT"):
         return ""
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float) or column == "number":
         text = str(value)[:19] if hasattr(value, "isoformat") else str(value)
         return escape(text)

@@ -29,17 +29,19 @@ def _figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = _SIZE) -
 
 
 def pareto_front(
-    trials: pd.DataFrame, front: pd.DataFrame, x: str, y: str, x_log: bool = True
+    trials: pd.DataFrame, front: pd.DataFrame, line: pd.DataFrame, x: str, y: str, x_log: bool = True
 ) -> Figure:
-    """Every complete trial (faint) and the front (bold, joined), ``y`` against ``x``, by family."""
+    """Every complete trial (faint), the study's front (bold, by family) and the front of
+    ``y`` against ``x`` alone (the line; the same trials when these are the only objectives)."""
     figure, axes = _figure()
     ax = axes[0][0]
+    size, alpha = (9, 0.18) if len(trials) > 500 else (24, 0.45)
     for family, style in FAMILY_STYLE.items():
         rows = trials[trials["family"] == family]
         if len(rows):
-            ax.scatter(rows[x], rows[y], s=9, alpha=0.18, color=style["color"], marker=style["marker"],
+            ax.scatter(rows[x], rows[y], s=size, alpha=alpha, color=style["color"], marker=style["marker"],
                        linewidths=0, rasterized=True)  # fmt: skip
-    ordered = front.sort_values(x)
+    ordered = line.sort_values(x)
     ax.step(ordered[x], ordered[y], where="post", color="0.25", linewidth=1.2, zorder=2)
     for family, style in FAMILY_STYLE.items():
         rows = front[front["family"] == family]

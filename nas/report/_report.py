@@ -83,8 +83,11 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
     trials = db.trials(study, columns=list(dict.fromkeys(wanted)), where="state == 'COMPLETE'")
     if trials.empty:
         raise UserError(f"study {study!r} has no complete trial yet: nothing to report")
-    front = db.pareto(study, objectives={y: "maximize", x: "minimize"}, columns=["number"])
-    front = trials.set_index("number").loc[front["number"]].reset_index()
+    by_number = trials.set_index("number")
+    front = by_number.loc[db.pareto(study, columns=["number"])["number"]].reset_index()
+    line = by_number.loc[
+        db.pareto(study, objectives={y: "maximize", x: "minimize"}, columns=["number"])["number"]
+    ].reset_index()
     stored_context = int(trials["context"].dropna().iloc[0]) if trials["context"].notna().any() else None
     context = context or stored_context or 8192
     trials["state_bytes_at_context"] = _state_bytes(trials, context, stored_context)
@@ -95,12 +98,19 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
         "failed": summary["fail"], "running": summary["running"], "objectives": summary["objectives"],
         "Pareto front": f"{len(front)} trials ({_family_counts(front)})",
     })  # fmt: skip
+    others = [n for n in objectives if n not in (x, y)]
+    beyond = (
+        f" The study also minimises or maximises {', '.join(others)}: bold points are its front over "
+        f"every objective, the line the front of {y} against {x} alone."
+        if others else ""
+    )
     report.sections.append(Section(
         "pareto", "Pareto front",
-        f"Each complete trial is a faint point; the front (no trial has more {y} for less {x}) is "
-        "drawn bold. Hybrids are blue circles, pure SSMs green squares, pure attention red triangles.",
-        plots.pareto_front(trials, front, x, y, x_log=bool((trials[x] > 0).all())),
-        table=_front_table(front, [y, x, "family", "ratio", "d_state", "layout", *task_columns]),
+        f"Each complete trial is a faint point; the trials no other trial beats (more {y} for less "
+        f"{x}) are drawn bold and joined by a line. Hybrids are blue circles, pure SSMs green "
+        f"squares, pure attention red triangles.{beyond}",
+        plots.pareto_front(trials, front, line, x, y, x_log=bool((trials[x] > 0).all())),
+        table=_front_table(front, [*objectives, "family", "ratio", "d_state", "layout", *task_columns]),
     ))  # fmt: skip
     report.sections.append(Section(
         "ratio_by_d_state", f"{y} against the SSM:attention ratio, per d_state",

@@ -1,0 +1,60 @@
+"""nas.db and nas report on a database written by a real `nas run` (zero-cost evaluator)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nas.cli.db import DEFAULT_STORAGE
+from nas.db import Database
+from nas.report import build_report
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+
+@pytest.fixture(scope="module")
+def run_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The quickstart study, run end to end by `nas run` with workers that do not train."""
+    folder = tmp_path_factory.mktemp("run")
+    url = f"sqlite:///{folder / 'quickstart.db'}"
+    text = (REPO / "studies" / "quickstart.yaml").read_text()
+    text = text.replace("space: ../search_spaces/", f"space: {REPO}/search_spaces/")
+    text = text.replace("  cpus_per_trial: 1", "  cpus_per_trial: 1\n  evaluator: nas.study.bench:zero_cost_evaluate")
+    study = folder / "quickstart.yaml"
+    study.write_text(text)
+    subprocess.run(
+        [sys.executable, "-m", "nas", "run", str(study), "--storage", url],
+        check=True, capture_output=True, timeout=300, cwd=folder,
+    )  # fmt: skip
+    return url
+
+
+def test_default_storage_is_the_quickstarts() -> None:
+    from nas.study import load_study
+
+    assert load_study(REPO / "studies" / "quickstart.yaml").storage == DEFAULT_STORAGE
+
+
+def test_queries_on_a_driver_written_study(run_url: str) -> None:
+    db = Database(run_url)
+    trials = db.trials("quickstart")
+    assert (trials["state"] == "COMPLETE").all() and trials["cap.mqar"].notna().all()
+    assert (trials["layout"] == trials["arch_hash"].map(lambda h: db.architecture(h)["spec"]["layout"])).all()
+    front = db.pareto("quickstart")
+    best = optuna.load_study(study_name="quickstart", storage=run_url).best_trials
+    assert sorted(front["number"]) == sorted(t.number for t in best)
+    assert set(front["family"]) == {"hybrid", "ssm", "attention"}
+    detail = db.trial("quickstart", int(front["number"].iloc[0]))
+    assert {e["task_label"] for e in detail["evaluations"]} == {"mqar", "byte_lm"}
+
+
+def test_report_on_a_driver_written_study(run_url: str, tmp_path: Path) -> None:
+    report = build_report(Database(run_url), "quickstart")
+    page = report.write_html(tmp_path / "report.html").read_text()
+    assert "state_bytes" in page and "every objective" in page  # a three-objective study
+    assert {s.key for s in report.sections if s.figure is not None} >= {"pareto", "ratio_by_d_state", "curves"}
