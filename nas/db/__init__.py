@@ -1,6 +1,62 @@
-"""Read-only queries over a study database.
+"""Read-only queries over the database ``nas run`` writes: Optuna's tables and nas's own.
 
-(docstring to be completed)
+Every query goes through SQLAlchemy Core, one joined SELECT per read (no Optuna objects),
+on a connection that cannot write: SQLite opened ``mode=ro`` with ``query_only``,
+PostgreSQL sessions with ``default_transaction_read_only``. A missing SQLite file is
+refused before anything connects, so no empty file is ever created.
+
+Example::
+
+    from nas.db import Database
+
+    db = Database("sqlite:///runs/quickstart.db")
+    db.studies()                                       # one row per study
+    db.trials("quickstart", where="d_state >= 16 and family == 'hybrid'",
+              sort="-capability", limit=10)            # a DataFrame
+    db.pareto("quickstart")                            # over the study's objectives
+    db.pareto("quickstart", objectives={"capability": "maximize", "state_bytes": "minimize"})
+    db.evaluations("11ff2c11")                         # one architecture, every study
+    db.compare("quickstart", "quickstart_mf")          # two fronts side by side
+    db.trial("quickstart", 5)                          # one trial, its runs and curves
+
+The trials frame
+----------------
+One row per trial; :meth:`Database.columns` lists them all, in this order:
+
+- ``number``, ``state`` and the objectives, named as the study names them
+  (``capability``, ``train_flops_per_token``, ...);
+- the architecture: ``arch_hash``, ``layout``, ``family`` (ssm | attention | hybrid),
+  ``ratio`` (SSM:attention, ``"3:1"``), ``attention_fraction``, ``n_layers``, ``n_ssm``,
+  ``n_attention``, ``n_mlp``, ``d_model``, ``vocab_size``, ``ssm_kind``, ``d_state``,
+  ``params``, ``non_embedding_params``, the other ArchSpec settings (``expand``,
+  ``headdim``, ``n_heads``, ``window``, ``d_ff``, ...) and ``spec_json``;
+- compute figures at the study's (seq_len, context): ``train_flops_per_token``,
+  ``prefill_flops``, ``decode_flops_per_token``, ``state_bytes``, ``seq_len``, ``context``;
+- from the evaluations: ``cap.<task>`` (capability per task, mean over seeds),
+  ``gap.<task>`` (filler robustness gap of filler tasks), ``n_evaluations``,
+  ``n_seeds``, ``eval_wall_s``, ``tokens_per_s``, ``peak_memory_bytes``, ``device``,
+  ``backend``. ``<task>`` is the task's name, plus the parameters that tell apart two
+  tasks of one name (``mqar:filler=2``);
+- the driver's attributes: ``fidelity``, ``budget_hash``, ``cached``, ``duplicate_of``,
+  ``fail_reason``, ``evaluation_ids`` (and any other user attribute, by its key);
+- timings: ``datetime_start``, ``datetime_complete``, ``duration_s``;
+- the sampled parameters as Optuna names them: ``params_<name>`` (``params_ssm.d_state``).
+
+The ``--where`` language
+------------------------
+A filter over those columns, parsed by a small recursive-descent parser (never
+``eval``); errors name the column and point at the position with a caret.
+
+- comparisons ``== != < <= > >=`` (``=`` and ``<>`` work too), ``and``, ``or``,
+  ``not``, parentheses, arithmetic ``+ - * /`` (``params / 1e6 < 2``);
+- ``x in [a, b]``, ``x not in [a, b]``; ``x is null``, ``x is not null``;
+- ``x contains 'text'`` (substring), ``x matches 'regex'`` (search), and their ``not``;
+- numbers (``16``, ``1e6``, ``1_000``), strings in ``'`` or ``"``, ``true``/``false``;
+- a column name holding other characters than letters, digits, ``_`` and ``.`` goes in
+  backticks: `` `cap.mqar:filler=2` > 0.9 ``;
+- keywords are case-insensitive; a missing value fails every test but ``is null``.
+
+Example: ``--where "family == 'hybrid' and d_state >= 16 and ratio in ['3:1', '7:1']"``.
 """
 
 from nas.db._database import Database, UnknownStudy, delete_study
