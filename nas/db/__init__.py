@@ -54,7 +54,8 @@ A filter over those columns, parsed by a small recursive-descent parser (never
 - numbers (``16``, ``1e6``, ``1_000``), strings in ``'`` or ``"``, ``true``/``false``;
 - a column name holding other characters than letters, digits, ``_`` and ``.`` goes in
   backticks: `` `cap.mqar:filler=2` > 0.9 ``;
-- keywords are case-insensitive; a missing value fails every test but ``is null``.
+- keywords are case-insensitive; a missing value fails every comparison, ``in``,
+  ``contains`` and ``matches`` (``is null`` finds it); ``not`` inverts a result.
 
 Example: ``--where "family == 'hybrid' and d_state >= 16 and ratio in ['3:1', '7:1']"``.
 """

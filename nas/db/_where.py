@@ -17,8 +17,8 @@ Grammar (keywords are case-insensitive; ``=`` is accepted for ``==`` and ``<>`` 
 
 A NAME is a column of the trials table (letters, digits, ``_`` and ``.``); quote any
 other column name in backticks, e.g. ```cap:mqar` > 0.5``. ``contains`` tests for a
-substring, ``matches`` searches a regular expression. A row whose value is missing
-fails every test except ``is null``.
+substring, ``matches`` searches a regular expression. A missing value fails every
+comparison, ``in``, ``contains`` and ``matches`` (``is null`` finds it); ``not`` inverts.
 
 Example:
     >>> import pandas as pd
