@@ -422,7 +422,8 @@ def _dt_bwd(
 def _blocks(chunk_size: int, headdim: int, nstate: int) -> dict[str, int]:
     """Tile sizes: powers of two, at least 16 (tl.dot's minimum), covering chunk rows, p and n;
     once a (p, n) state tile passes 4096 fp32 values, fewer rows per tile and more warps, to
-    keep the tiles in registers."""
+    keep the tiles in registers. Two pipeline stages keep every kernel under 99 KiB of shared
+    memory (the limit of consumer GPUs) for p <= 64 and n <= 128; three took up to 129 KiB."""
     block_p = max(16, triton.next_power_of_2(headdim))
     block_n = max(16, triton.next_power_of_2(nstate))
     rows = 64 if block_p * block_n <= 4096 else 32
@@ -431,6 +432,7 @@ def _blocks(chunk_size: int, headdim: int, nstate: int) -> dict[str, int]:
         "BLOCK_P": block_p,
         "BLOCK_N": block_n,
         "num_warps": 4 if block_p * block_n <= 4096 else 8,
+        "num_stages": 2,
     }
 
 
