@@ -6,6 +6,12 @@ at small fp32 shapes because the interpreter walks every program step by step.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -337,3 +343,65 @@ def test_ssd_step_rejects_bad_input_naming_the_argument(case: str) -> None:
     args[name] = value
     with pytest.raises((ValueError, TypeError), match=message):
         ssd_step(**args)  # type: ignore[arg-type]
+
+
+# -- the Triton kernels compile for a GPU ---------------------------------------------------
+
+# Run in a fresh interpreter: under TRITON_INTERPRET=1 (this process) Triton cannot compile.
+# Pointers named in CALLER_DTYPE carry the caller's dtype; the others are fp32 work buffers.
+COMPILE_FOR_HOPPER = """
+import json, sys
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from kernels.ssd import triton as ssd_kernels
+
+dtype = sys.argv[1]
+CALLER_DTYPE = {"x", "z", "B", "C", "D", "A", "dt", "bias", "init", "dout", "out", "dx", "dz"}
+blocks = ssd_kernels._blocks(256, 64, 128)
+options = {k: blocks.pop(k) for k in ("num_warps", "num_stages")}
+constants = {**blocks, "BLOCK_Q": 256, "BLOCK": ssd_kernels.STATE_BLOCK,
+             "PRECISION": "ieee" if dtype == "fp32" else "tf32"}
+shared = {}
+for name in ("_dt_fwd", "_chunk_state_fwd", "_state_pass_fwd", "_chunk_scan_fwd",
+             "_chunk_scan_bwd_rows", "_state_pass_bwd", "_chunk_scan_bwd_cols", "_dt_bwd"):
+    fn = getattr(ssd_kernels, name)
+    signature, constexprs = {}, {}
+    for param in fn.params:
+        if param.is_constexpr:  # options on (HAS_D, SOFTPLUS, ...) and the tile sizes
+            signature[param.name] = "constexpr"
+            constexprs[param.name] = constants.get(param.name, True)
+        elif param.name.endswith("_ptr"):
+            signature[param.name] = "*" + (dtype if param.name[:-4] in CALLER_DTYPE else "fp32")
+        else:
+            signature[param.name] = "i32"
+    compiled = triton.compile(ASTSource(fn, signature, constexprs),
+                              target=GPUTarget("cuda", 90, 32), options=options)
+    shared[name] = compiled.metadata.shared
+print(json.dumps(shared))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_triton_kernels_compile_for_hopper(dtype: str, tmp_path) -> None:
+    """Every kernel, with every option on and the largest tiles (p = 64, n = 128), compiles
+    ahead of time for sm_90 through ptxas, no GPU needed, within 99 KiB of shared memory."""
+    triton = pytest.importorskip("triton")
+    if "nvidia" not in triton.backends.backends:
+        pytest.skip("this Triton build has no NVIDIA backend")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path)  # compile for real, not from an earlier cache
+    done = subprocess.run(
+        [sys.executable, "-c", COMPILE_FOR_HOPPER, dtype],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    shared = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(shared) == 8
+    for name, size in shared.items():
+        assert size <= 99 * 1024, f"{name} needs {size} bytes of shared memory"
