@@ -236,11 +236,14 @@ class Database:
         caller already built them (e.g. with an SQL order)."""
         if request is None or evals is None:
             request, evals = catalogue.request(names)
-        if evals:
-            request.attrs.setdefault("\0evaluation_ids", "evaluation_ids")
+        link = next((c for c, key in request.attrs.items() if key == "evaluation_ids"), None)
+        if evals and link is None:  # read the links to the evaluations, not shown
+            link = "\0evaluation_ids"
+            request.attrs[link] = "evaluation_ids"
         frame = tq.read(conn, study_id, request, trial_ids)
         if evals:
-            ids = frame.pop("\0evaluation_ids")
+            assert link is not None
+            ids = frame[link]
             frame = frame.join(nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals))
         if not request.order:
             frame = frame.sort_values("number", kind="stable")

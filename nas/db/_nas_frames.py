@@ -121,10 +121,8 @@ def evaluation_rows(
         query = query.where(e.c.evaluation_id.in_(ids))
     else:
         query = query.where(e.c.arch_hash.in_(study_arch_hashes(study_id)))
-    names = [*base, *extra, "filler_gap"]
-    found = fetch_all(conn, query)
-    data = dict(zip(names, zip(*found, strict=True), strict=True)) if found else {n: [] for n in names}
-    rows = pd.DataFrame(data).set_index("evaluation_id")
+    rows = pd.DataFrame(fetch_all(conn, query), columns=[*base, *extra, "filler_gap"])
+    rows = rows.set_index("evaluation_id")
     joined = rows.reindex(links.to_numpy())
     joined.index = links.index
     joined.insert(0, "evaluation_id", links.to_numpy())

@@ -137,3 +137,20 @@ def test_sql_write_is_refused_and_database_untouched(capsys, synthetic_url: str,
         code, _, err = run(capsys, "db", "sql", statement, "--storage", synthetic_url)
         assert code == 2 and len(err.strip().splitlines()) == 1, statement
     assert digest(synthetic_path) == before
+
+
+def test_db_commands_do_not_import_torch_optuna_or_ray(synthetic_url: str) -> None:
+    """Start-up time is the bulk of a `nas db` call: the heavy libraries stay out of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from nas.cli import main\n"
+        f"for argv in (['db', 'studies'], ['db', 'pareto', 'alpha'], ['db', 'trials', 'alpha', '--sort', '-capability', '--limit', '5']):\n"
+        f"    assert main([*argv, '--storage', {synthetic_url!r}]) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'optuna', 'ray', 'matplotlib') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
