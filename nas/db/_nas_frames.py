@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from nas.db import _optuna_tables as ot
 from nas.db import schema
-from nas.db._trial_query import MAX_IN_LIST, fetch_all, study_arch_hashes
+from nas.db._trial_query import MAX_IN_LIST, fetch_all
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,6 +94,10 @@ def study_tasks(conn: Connection, study_id: int, sample: int = 20) -> list[str]:
     return sorted(conn.execute(select(e.c.task).where(e.c.evaluation_id.in_(ids)).distinct()).scalars())
 
 
+_INTEGERS = ("evaluation_id", "seed", "fidelity", "peak_memory_bytes", "trial_number")
+_FLOATS = ("capability", "wall_s", "tokens_per_s", "filler_gap")
+
+
 def evaluation_rows(
     conn: Connection,
     evaluation_ids: pd.Series,
@@ -119,10 +123,16 @@ def evaluation_rows(
     ids = sorted(set(links))
     if len(ids) <= MAX_IN_LIST:
         query = query.where(e.c.evaluation_id.in_(ids))
-    else:
-        query = query.where(e.c.arch_hash.in_(study_arch_hashes(study_id)))
-    rows = pd.DataFrame(fetch_all(conn, query), columns=[*base, *extra, "filler_gap"])
-    rows = rows.set_index("evaluation_id")
+    elif ids:  # the study's rows lie in one id range (cache hits may reach below it)
+        query = query.where(e.c.evaluation_id.between(ids[0], ids[-1]))
+    names = [*base, *extra, "filler_gap"]
+    columns = list(zip(*fetch_all(conn, query), strict=True)) or [()] * len(names)
+    # Text stays in plain object columns: spreading them onto every (trial, evaluation)
+    # pair is then a numpy take.
+    kinds = {**dict.fromkeys(_INTEGERS, "Int64"), **dict.fromkeys(_FLOATS, float)}
+    rows = pd.DataFrame({
+        n: pd.Series(v, dtype=kinds.get(n, object)) for n, v in zip(names, columns, strict=True)
+    }).set_index("evaluation_id")
     joined = rows.reindex(links.to_numpy())
     joined.index = links.index
     joined.insert(0, "evaluation_id", links.to_numpy())
@@ -137,28 +147,34 @@ def evaluation_frame(
     names: Collection[str],
 ) -> pd.DataFrame:
     """Per-trial capability per task (mean over seeds), filler gaps and measurements."""
+    import numpy as np
     import pandas as pd
 
     rows = evaluation_rows(conn, evaluation_ids, study_id)
     frame = pd.DataFrame(index=evaluation_ids.index)
     if rows.empty:
         return frame.reindex(columns=list(names))
-    rows["label"] = rows["task"].map(labels)
+    # Group by task codes, not task text: the specs are long and repeated on every row.
+    codes, tasks = pd.factorize(rows["task"].to_numpy(dtype=object))
+    by_task = [rows.index, codes]
     if any(n.startswith(CAPABILITY_PREFIX) for n in names):
-        caps = rows.pivot_table(index=rows.index, columns="label", values="capability", aggfunc="mean")
-        frame = frame.join(caps.add_prefix(CAPABILITY_PREFIX))
+        caps = rows["capability"].groupby(by_task).mean().unstack()
+        caps.columns = [CAPABILITY_PREFIX + labels.get(tasks[c], tasks[c]) for c in caps.columns]
+        frame = frame.join(caps)
     if any(n.startswith(GAP_PREFIX) for n in names):
-        filler = rows[rows["task"].map({task: has_filler(task) for task in rows["task"].unique()})]
-        gaps = filler.pivot_table(index=filler.index, columns="label", values="filler_gap", aggfunc="mean")
-        frame = frame.join(gaps.add_prefix(GAP_PREFIX))
+        filler = np.array([has_filler(task) for task in tasks])[codes]
+        gaps = rows["filler_gap"][filler].groupby([rows.index[filler], codes[filler]]).mean().unstack()
+        gaps.columns = [GAP_PREFIX + labels.get(tasks[c], tasks[c]) for c in gaps.columns]
+        frame = frame.join(gaps)
     grouped = rows.groupby(level=0)
     frame["n_evaluations"] = grouped.size()
     frame["n_seeds"] = grouped["seed"].nunique()
     # One evaluate call trains every task for one seed and budget: count its wall time once.
-    calls = rows.reset_index().groupby(["trial_id", "seed", "budget_hash"])["wall_s"].max()
+    budgets = pd.factorize(rows["budget_hash"].to_numpy(dtype=object))[0]
+    calls = rows["wall_s"].groupby([rows.index, rows["seed"].to_numpy(), budgets]).max()
     frame["eval_wall_s"] = calls.groupby(level=0).sum()
     frame["tokens_per_s"] = grouped["tokens_per_s"].mean()
     frame["peak_memory_bytes"] = grouped["peak_memory_bytes"].max()
-    frame["device"] = grouped["device"].first()
-    frame["backend"] = grouped["backend"].first()
+    frame["device"] = grouped["device"].first().astype("str")
+    frame["backend"] = grouped["backend"].first().astype("str")
     return frame.reindex(columns=list(names))

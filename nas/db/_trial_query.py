@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 # Above this many trial ids, one query for the whole study beats a long IN list.
 MAX_IN_LIST = 500
+# Architecture hashes per IN list (under SQLite's oldest limit of 999 bound parameters).
+_HASHES_PER_QUERY = 900
 
 ARCH_TABLE_COLUMNS = (
     "layout", "family", "ratio", "n_layers", "n_ssm", "n_attention", "n_mlp", "d_model",
@@ -184,7 +186,7 @@ def read(
     out = _decode(raw, request)
     if arch_hash is not None:
         hashes = raw["\0arch"]
-        per_arch = _architectures(conn, study_id, request, set(hashes.dropna()), setting)
+        per_arch = _architectures(conn, request, set(hashes.dropna()), setting)
         spread = per_arch.reindex(hashes.to_numpy())
         spread.index = raw.index
         if "arch_hash" in request.arch:
@@ -205,7 +207,6 @@ def study_arch_hashes(study_id: int) -> Any:
 
 def _architectures(
     conn: Connection,
-    study_id: int,
     request: Request,
     hashes: set[str],
     setting: tuple[int, int],
@@ -213,13 +214,16 @@ def _architectures(
     """Architecture and figure columns per architecture hash (the frame's index)."""
     import pandas as pd
 
+    ordered = sorted(hashes)
+
     def rows_of(table: Any, columns: list[str], *conditions: Any) -> pd.DataFrame:
         query = select(table.c.arch_hash, *(table.c[n] for n in columns)).where(*conditions)
-        if len(hashes) <= MAX_IN_LIST:
-            query = query.where(table.c.arch_hash.in_(sorted(hashes)))
-        else:
-            query = query.where(table.c.arch_hash.in_(study_arch_hashes(study_id)))
-        return pd.DataFrame(fetch_all(conn, query), columns=["arch_hash", *columns]).set_index("arch_hash")
+        found = [
+            row
+            for start in range(0, len(ordered), _HASHES_PER_QUERY)
+            for row in fetch_all(conn, query.where(table.c.arch_hash.in_(ordered[start : start + _HASHES_PER_QUERY])))
+        ]
+        return pd.DataFrame(found, columns=["arch_hash", *columns]).set_index("arch_hash")
 
     out = pd.DataFrame(index=pd.Index(sorted(hashes), name="arch_hash"))
     table_columns = _arch_table_columns(request.arch)
