@@ -1,6 +1,6 @@
 """Benchmark the scan ops: time per backend, the torch path against the reference, memory.
 
-    python -m kernels.bench [--quick] [--json PATH] [--device cpu|cuda]
+    python -m kernels.bench [--quick] [--json PATH] [--device cpu|cuda] [--threads N]
 
 For the selective scan (B=2, dim=256, N=16) and SSD (B=2, h=8, p=32, n=64, chunk 64), at
 L in {256, 1024, 4096}, it times the forward (under no_grad) and the forward+backward (grads
@@ -400,7 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="L in {256, 1024} only")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument("--json", type=Path, help=f"output file (default {DEFAULT_JSON})")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from rich.console import Console
 
     console = Console()

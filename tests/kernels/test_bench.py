@@ -51,15 +51,17 @@ def test_time_rows_compare_with_the_reference_and_skip_it_past_the_budget(
         assert "speedup_fwd" not in by_key[(op, 32, "torch")]
 
 
-def test_torch_path_memory_does_not_grow_as_n_times_l() -> None:
+def test_selective_scan_torch_memory_does_not_grow_as_n_times_l() -> None:
     """From L=1024 to 4096 at N=64, the extra peak memory of a fwd+bwd grows by far less than
     the 4 * N bytes per token and channel that storing the state would add."""
-    rows = bench.memory_rows(torch.device("cpu"), (64,), lambda _: None)
-    if not rows:
+    cpu = torch.device("cpu")
+    short, long = (bench.extra_peak_bytes("selective_scan", n, 64, cpu) for n in (1024, 4096))
+    if short is None or long is None:
         pytest.skip("no /proc: the resident-set high-water mark is Linux-only")
-    for row in rows:
-        assert 0 < row["extra_peak_bytes"][0] < row["extra_peak_bytes"][1]
-        assert row["growth_bytes_per_token_channel"] < 0.5 * 4 * 64, row
+    channels = bench.SCAN_SHAPE["batch"] * bench.SCAN_SHAPE["dim"]
+    growth = (long - short) / (channels * (4096 - 1024))
+    assert 0 < short < long
+    assert growth < 0.5 * 4 * 64
 
 
 def test_bench_main_prints_and_writes_json(
