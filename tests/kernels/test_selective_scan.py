@@ -7,6 +7,10 @@ at small fp32 shapes because the interpreter walks every program step by step.
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -137,6 +141,54 @@ def test_triton_odd_sizes() -> None:
     """dim per group and N that are not powers of two: masked channel and state lanes."""
     inputs = make_inputs(batch=1, dim=12, nstate=3, length=21, groups=2)
     check_against_reference("triton", inputs, softplus=True)
+
+
+# Compiles both kernels down to an sm_90 cubin with Triton's bundled ptxas: no GPU needed, and
+# it catches what the interpreter lets through (shapes, types, constructs the compiler rejects).
+# It runs in a fresh process because TRITON_INTERPRET, set for this suite, turns triton.jit
+# into the interpreter when the kernels are defined.
+AOT_SCRIPT = textwrap.dedent(
+    """
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from kernels.selective_scan import fused
+
+    # pointers in the activation dtype; every other one is an fp32 buffer (A, states, grads)
+    ACTIVATIONS = {"u", "delta", "B", "C", "D", "z", "bias", "y", "grad_y", "grad_z"}
+
+    def compile_kernel(fn, activation, constexprs):
+        signature = {}
+        for name in fn.arg_names:
+            if name in constexprs:
+                signature[name] = "constexpr"
+            elif name.endswith("_ptr"):
+                signature[name] = "*" + (activation if name[:-4] in ACTIVATIONS else "fp32")
+            else:
+                signature[name] = "i32"
+        consts = {(fn.arg_names.index(k),): v for k, v in constexprs.items()}
+        triton.compile(ASTSource(fn, signature, consts), target=GPUTarget("cuda", 90, 32))
+
+    for activation in ("fp32", "bf16"):
+        for on in (True, False):
+            flags = dict(HAS_D=on, HAS_Z=on, HAS_BIAS=on, SOFTPLUS=on, CHUNK=64)
+            for block_d, block_n in ((16, 16), (2, 128)):
+                shape = dict(flags, BLOCK_D=block_d, BLOCK_N=block_n)
+                compile_kernel(fused._selective_scan_fwd_kernel, activation, shape)
+                compile_kernel(fused._selective_scan_bwd_kernel, activation, dict(shape, HAS_GRAD_LAST=on))
+    print("compiled")
+    """
+)
+
+
+@pytest.mark.slow
+def test_triton_kernels_compile_for_a_gpu_without_one() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"  # Triton 3.9 warns when the default is implicit
+    done = subprocess.run(
+        [sys.executable, "-c", AOT_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "compiled" in done.stdout, done.stderr[-3000:]
 
 
 def test_reference_follows_the_recurrence_by_hand() -> None:
