@@ -53,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="query study databases: studies, trials, Pareto fronts, exports, SQL",
         description="Queries over the database `nas run` writes; every one is read-only but `delete`.",
     )
-    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=_Parser)
+    actions = parser.add_subparsers(
+        dest="db_command", metavar="ACTION", required=True, parser_class=_Parser
+    )
 
     def action(name: str, help: str, handler: Any) -> argparse.ArgumentParser:
         sub = actions.add_parser(
@@ -74,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trials = action("trials", "a study's trials, one row each", _trials)
     trials.add_argument("study", metavar="STUDY")
     _add_query_flags(trials)
-    trials.add_argument("--sort", action="append", metavar="COLUMNS", help="e.g. -capability,params")
+    trials.add_argument(
+        "--sort", action="append", metavar="COLUMNS", help="e.g. -capability,params"
+    )
     trials.add_argument("--limit", type=_positive_int, metavar="N", help="the first N rows")
     _add_format(trials, out=True)
 
@@ -95,7 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=("table", "json"), default="table")
 
     arch = action("arch", "every evaluation of one architecture, across studies", _arch)
-    arch.add_argument("arch_hash", metavar="HASH", help="architecture hash (a unique prefix will do)")
+    arch.add_argument(
+        "arch_hash", metavar="HASH", help="architecture hash (a unique prefix will do)"
+    )
     _add_format(arch, out=True)
 
     compare = action("compare", "the Pareto fronts of two studies, side by side", _compare)
@@ -109,7 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = action("export", "write a study's trials to CSV, JSON or Parquet", _export)
     export.add_argument("study", metavar="STUDY")
     export.add_argument("--out", required=True, metavar="FILE", help=".csv, .json or .parquet")
-    export.add_argument("--format", choices=("csv", "json", "parquet"), help="default: FILE's suffix")
+    export.add_argument(
+        "--format", choices=("csv", "json", "parquet"), help="default: FILE's suffix"
+    )
     _add_query_flags(export)
 
     sql = action("sql", "run one read-only SQL statement", _sql)
@@ -129,7 +137,9 @@ def _positive_int(text: str) -> int:
 
 
 def _add_query_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--where", metavar="EXPR", help="keep the rows where EXPR holds (see below)")
+    parser.add_argument(
+        "--where", metavar="EXPR", help="keep the rows where EXPR holds (see below)"
+    )
     parser.add_argument(
         "--columns", metavar="A,B,...", help="columns to show, comma-separated; 'all' for every one"
     )
@@ -183,7 +193,10 @@ def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
     from nas.cli.arch import console
 
     table = Table(title=title, caption=f"{len(frame)} rows" if len(frame) != 1 else None)
-    cells = [[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)] for row in frame.itertuples(index=False)]
+    cells = [
+        [_cell(c, v) for c, v in zip(frame.columns, row, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
     total = 1
     for index, column in enumerate(frame.columns):
         numeric = frame[column].dtype.kind in "iuf" or str(frame[column].dtype) == "Int64"
@@ -211,7 +224,11 @@ def _cell(column: str, value: Any) -> str:
 
     from nas.cli.arch import format_figure
 
-    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "NaT"):
+    if (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or str(value) in ("<NA>", "NaT")
+    ):
         return ""
     if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
         value = value.item()
@@ -235,7 +252,11 @@ def _trials(args: argparse.Namespace) -> int:
     with _open(args) as db:
         columns = _columns_arg(args, db, args.study)
         frame = db.trials(
-            args.study, where=args.where, columns=columns, sort=_sort_arg(args.sort), limit=args.limit
+            args.study,
+            where=args.where,
+            columns=columns,
+            sort=_sort_arg(args.sort),
+            limit=args.limit,
         )
     _emit(frame, args, title=f"trials of {args.study}")
     return 0
@@ -283,7 +304,18 @@ def _show(args: argparse.Namespace) -> int:
     if runs.empty:
         out.print("no evaluations recorded for this trial")
         return 0
-    shown = ["evaluation_id", "task_label", "seed", "fidelity", "status", "capability", "wall_s", "device", "backend", "error"]
+    shown = [
+        "evaluation_id",
+        "task_label",
+        "seed",
+        "fidelity",
+        "status",
+        "capability",
+        "wall_s",
+        "device",
+        "backend",
+        "error",
+    ]
     _print_table(runs[[c for c in shown if c in runs]], "evaluations")
     points = [
         {"task": run["task_label"], "seed": run["seed"], **point}
@@ -292,7 +324,11 @@ def _show(args: argparse.Namespace) -> int:
     ]
     if points:
         curve = pd.DataFrame(points)
-        keep = [c for c in ("task", "seed", "step", "tokens", "flops", "loss", "capability") if c in curve]
+        keep = [
+            c
+            for c in ("task", "seed", "step", "tokens", "flops", "loss", "capability")
+            if c in curve
+        ]
         _print_table(curve[keep], "learning curves")
     return 0
 
@@ -376,7 +412,9 @@ def _delete(args: argparse.Namespace) -> int:
             print("not deleted", file=sys.stderr)
             return 1
     delete_study(args.storage, args.study)
-    print(f"deleted study {args.study!r} ({n_trials} trials); architectures and evaluations stay as cache")
+    print(
+        f"deleted study {args.study!r} ({n_trials} trials); architectures and evaluations stay as cache"
+    )
     return 0
 
 

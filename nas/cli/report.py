@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write one self-contained HTML page (figures inline, opens offline) about a study.",
     )
     parser.add_argument("study", metavar="STUDY")
-    parser.add_argument("-o", "--out", default="report.html", metavar="FILE", help="default: report.html")
+    parser.add_argument(
+        "-o", "--out", default="report.html", metavar="FILE", help="default: report.html"
+    )
     parser.add_argument("--png", metavar="DIR", help="also write each figure as a PNG file in DIR")
     parser.add_argument(
         "--context",

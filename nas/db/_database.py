@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 BASE_COLUMNS = ("number", "state", "datetime_start", "datetime_complete", "duration_s")
 # User attributes the study driver writes (nas.db.schema); arch_hash, family and layout
 # are shown from the architectures table instead.
-DRIVER_ATTRS = ("fidelity", "budget_hash", "cached", "capability", "duplicate_of", "fail_reason", "evaluation_ids")
+DRIVER_ATTRS = (
+    "fidelity",
+    "budget_hash",
+    "cached",
+    "capability",
+    "duplicate_of",
+    "fail_reason",
+    "evaluation_ids",
+)
 _SHOWN_ELSEWHERE = frozenset({"arch_hash", "family", "layout"})
 # The study user attribute where the driver keeps the study's settings (tasks, compute
 # lengths, ...); nas.study._storage.CONFIG_ATTR.
@@ -209,16 +217,25 @@ class Database:
         request.states = states
         if condition is None and not evals and request.sortable_in_sql(sort_names):
             # SQL sorts and cuts: only `limit` rows come back.
-            request.order = [(name, key.startswith("-")) for name, key in zip(sort_names, sort_keys, strict=True)]
+            request.order = [
+                (name, key.startswith("-")) for name, key in zip(sort_names, sort_keys, strict=True)
+            ]
             request.limit = limit
-            return self._read(conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals)
-        frame = self._read(conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals)
+            return self._read(
+                conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals
+            )
+        frame = self._read(
+            conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals
+        )
         if condition is not None:
             frame = frame[condition.mask(frame)]
         if sort_keys:
             ascending = [not key.startswith("-") for key in sort_keys]
             frame = frame.sort_values(
-                [*sort_names, "number"], ascending=[*ascending, True], kind="stable", na_position="last"
+                [*sort_names, "number"],
+                ascending=[*ascending, True],
+                kind="stable",
+                na_position="last",
             )
         return frame if limit is None else frame.head(limit)
 
@@ -244,7 +261,9 @@ class Database:
         if evals:
             assert link is not None
             ids = frame[link]
-            frame = frame.join(nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals))
+            frame = frame.join(
+                nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals)
+            )
         if not request.order:
             frame = frame.sort_values("number", kind="stable")
         return frame[list(names)]
@@ -312,7 +331,14 @@ class Database:
         both["dominated_by_other"] = [
             _dominated(points[i], points[is_a != is_a[i]]) for i in range(len(points))
         ]
-        return both[["study", *[c for c in shown if c in both.columns], "dominated_by_other", "on_joint_front"]]
+        return both[
+            [
+                "study",
+                *[c for c in shown if c in both.columns],
+                "dominated_by_other",
+                "on_joint_front",
+            ]
+        ]
 
     # -- one trial, one architecture ------------------------------------------------------
     def trial(self, study: str, number: int) -> dict[str, Any]:
@@ -325,8 +351,12 @@ class Database:
                 select(t.c.trial_id).where(t.c.study_id == study_id, t.c.number == number)
             ).scalar()
             if trial_id is None:
-                count = len(conn.execute(select(t.c.trial_id).where(t.c.study_id == study_id)).all())
-                raise UserError(f"study {study!r} has no trial {number} (its trials are 0..{count - 1})")
+                count = len(
+                    conn.execute(select(t.c.trial_id).where(t.c.study_id == study_id)).all()
+                )
+                raise UserError(
+                    f"study {study!r} has no trial {number} (its trials are 0..{count - 1})"
+                )
             catalogue = self._catalogue(conn, study_id)
             names = catalogue.names()
             row = self._read(conn, study_id, catalogue, names, [trial_id]).iloc[0]
@@ -339,7 +369,13 @@ class Database:
                 for _, evaluation in rows.iterrows():
                     record = {k: _plain(v) for k, v in evaluation.items()}
                     record["task_label"] = catalogue.task_labels.get(record["task"], record["task"])
-                    for key in ("metrics_json", "curve_json", "clean_json", "versions_json", "budget_json"):
+                    for key in (
+                        "metrics_json",
+                        "curve_json",
+                        "clean_json",
+                        "versions_json",
+                        "budget_json",
+                    ):
                         text = record.pop(key, None)
                         record[key.removesuffix("_json")] = json.loads(text) if text else None
                     evaluations.append(record)
@@ -372,7 +408,9 @@ class Database:
                     "task": catalogue.task_labels.get(row["task"], row["task"]),
                     "seed": row["seed"], "fidelity": row["fidelity"], **point,
                 })  # fmt: skip
-        return pd.DataFrame.from_records(records, columns=None if records else ["number", "task", "seed", "fidelity"])
+        return pd.DataFrame.from_records(
+            records, columns=None if records else ["number", "task", "seed", "fidelity"]
+        )
 
     def evaluations(self, arch_hash: str) -> pd.DataFrame:
         """Every evaluation of one architecture, across studies (a unique hash prefix will do):
@@ -386,7 +424,9 @@ class Database:
                      "budget_hash", "status", "capability", "wall_s", "tokens_per_s",
                      "peak_memory_bytes", "device", "backend", "created_at", "error", "metrics_json"]  # fmt: skip
             rows = conn.execute(
-                select(*(e.c[n] for n in names)).where(e.c.arch_hash == full).order_by(e.c.evaluation_id)
+                select(*(e.c[n] for n in names))
+                .where(e.c.arch_hash == full)
+                .order_by(e.c.evaluation_id)
             ).all()
         frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names)
         gaps = frame.pop("metrics_json").map(lambda text: json.loads(text).get("filler_gap"))
@@ -423,14 +463,20 @@ class Database:
         if schema.read_version(conn) is None:
             raise UserError(f"{masked(self.url)} has no nas tables: it holds no architectures")
         a = schema.architectures
-        found = conn.execute(
-            select(a.c.arch_hash).where(a.c.arch_hash.startswith(prefix.lower())).limit(6)
-        ).scalars().all()
+        found = (
+            conn.execute(
+                select(a.c.arch_hash).where(a.c.arch_hash.startswith(prefix.lower())).limit(6)
+            )
+            .scalars()
+            .all()
+        )
         if len(found) == 1:
             return found[0]
         if not found:
             raise UserError(f"no architecture with hash {prefix!r} in {masked(self.url)}")
-        raise UserError(f"hash prefix {prefix!r} is ambiguous: {', '.join(found[:5])}, ...: give more digits")
+        raise UserError(
+            f"hash prefix {prefix!r} is ambiguous: {', '.join(found[:5])}, ...: give more digits"
+        )
 
     # -- SQL ------------------------------------------------------------------------------
     def sql(self, statement: str) -> pd.DataFrame:
@@ -540,7 +586,9 @@ class _Catalogue:
 
     def check(self, name: str, what: str = "column") -> None:
         if self._find(name) is None:
-            raise UserError(f"unknown {what} {name!r}{self._hint(name)} (`nas db columns STUDY` lists them)")
+            raise UserError(
+                f"unknown {what} {name!r}{self._hint(name)} (`nas db columns STUDY` lists them)"
+            )
 
     def check_where(self, condition: Where) -> None:
         if any(self._find(name) is None for name in condition.columns):
@@ -611,7 +659,9 @@ def _check_goals(goals: dict[str, str]) -> dict[str, str]:
         raise UserError("no objectives: name them, e.g. capability:max train_flops_per_token:min")
     for name, direction in goals.items():
         if direction not in ("maximize", "minimize"):
-            raise UserError(f"objective {name!r}: direction must be maximize or minimize, not {direction!r}")
+            raise UserError(
+                f"objective {name!r}: direction must be maximize or minimize, not {direction!r}"
+            )
     return goals
 
 

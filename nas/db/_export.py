@@ -63,8 +63,13 @@ def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
 
     frame = frame.copy()
     for column in frame.columns:
-        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, list | dict)).any():
+        if (
+            frame[column].dtype == object
+            and frame[column].map(lambda v: isinstance(v, list | dict)).any()
+        ):
             frame[column] = frame[column].map(
-                lambda v: None if v is None else json.dumps(v) if isinstance(v, list | dict) else str(v)
+                lambda v: (
+                    None if v is None else json.dumps(v) if isinstance(v, list | dict) else str(v)
+                )
             )
     frame.to_parquet(path, index=False)

@@ -44,7 +44,9 @@ def task_labels(tasks: Sequence[str]) -> dict[str, str]:
     for spec, (name, params) in parsed.items():
         siblings = [p for n, p in parsed.values() if n == name]
         differing = [k for k in params if any(p.get(k) != params[k] for p in siblings)]
-        labels[spec] = name + (":" + ",".join(f"{k}={params[k]}" for k in differing) if differing else "")
+        labels[spec] = name + (
+            ":" + ",".join(f"{k}={params[k]}" for k in differing) if differing else ""
+        )
     return labels
 
 
@@ -91,7 +93,9 @@ def study_tasks(conn: Connection, study_id: int, sample: int = 20) -> list[str]:
     ids = sorted({int(i) for text in lists for i in json.loads(text)})
     if not ids:
         return []
-    return sorted(conn.execute(select(e.c.task).where(e.c.evaluation_id.in_(ids)).distinct()).scalars())
+    return sorted(
+        conn.execute(select(e.c.task).where(e.c.evaluation_id.in_(ids)).distinct()).scalars()
+    )
 
 
 _INTEGERS = ("evaluation_id", "seed", "fidelity", "peak_memory_bytes", "trial_number")
@@ -130,9 +134,9 @@ def evaluation_rows(
     # Text stays in plain object columns: spreading them onto every (trial, evaluation)
     # pair is then a numpy take.
     kinds = {**dict.fromkeys(_INTEGERS, "Int64"), **dict.fromkeys(_FLOATS, float)}
-    rows = pd.DataFrame({
-        n: pd.Series(v, dtype=kinds.get(n, object)) for n, v in zip(names, columns, strict=True)
-    }).set_index("evaluation_id")
+    rows = pd.DataFrame(
+        {n: pd.Series(v, dtype=kinds.get(n, object)) for n, v in zip(names, columns, strict=True)}
+    ).set_index("evaluation_id")
     joined = rows.reindex(links.to_numpy())
     joined.index = links.index
     joined.insert(0, "evaluation_id", links.to_numpy())
@@ -163,7 +167,9 @@ def evaluation_frame(
         frame = frame.join(caps)
     if any(n.startswith(GAP_PREFIX) for n in names):
         filler = np.array([has_filler(task) for task in tasks])[codes]
-        gaps = rows["filler_gap"][filler].groupby([rows.index[filler], codes[filler]]).mean().unstack()
+        gaps = (
+            rows["filler_gap"][filler].groupby([rows.index[filler], codes[filler]]).mean().unstack()
+        )
         gaps.columns = [GAP_PREFIX + labels.get(tasks[c], tasks[c]) for c in gaps.columns]
         frame = frame.join(gaps)
     grouped = rows.groupby(level=0)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection
 
+
 def distinct_names(conn: Connection, study_id: int) -> tuple[list[str], list[str]]:
     """(parameter names, user attribute keys) used by the study's trials."""
     t = ot.trials
@@ -48,9 +49,7 @@ def study_summaries(conn: Connection) -> pd.DataFrame:
         conn.execute(select(s.c.study_id, s.c.study_name)).all(), columns=["study_id", "study"]
     ).set_index("study_id")
     directions = conn.execute(
-        select(d.c.study_id, d.c.objective, d.c.direction).order_by(
-            d.c.study_id, d.c.objective
-        )
+        select(d.c.study_id, d.c.objective, d.c.direction).order_by(d.c.study_id, d.c.objective)
     ).all()
     metric_names = metric_names_by_study(conn)
     frame = names.copy()
@@ -100,9 +99,7 @@ def directions(conn: Connection, study_id: int) -> list[str]:
     """``"maximize"``/``"minimize"`` per objective, in objective order."""
     d = ot.study_directions
     rows = conn.execute(
-        select(d.c.direction)
-        .where(d.c.study_id == study_id)
-        .order_by(d.c.objective)
+        select(d.c.direction).where(d.c.study_id == study_id).order_by(d.c.objective)
     ).scalars()
     return [direction.lower() for direction in rows]
 
@@ -127,6 +124,8 @@ def param_distributions(conn: Connection, study_id: int) -> dict[str, str]:
         .subquery()
     )
     rows = conn.execute(
-        select(latest.c.param_name, p.c.distribution_json).join(p, p.c.param_id == latest.c.param_id)
+        select(latest.c.param_name, p.c.distribution_json).join(
+            p, p.c.param_id == latest.c.param_id
+        )
     ).all()
     return dict(sorted(rows))

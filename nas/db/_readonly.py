@@ -94,7 +94,9 @@ def _tokens(sql: str, dialect: str) -> list[_Token]:
 
 
 def _is_escape_string(sql: str, i: int) -> bool:
-    return i > 0 and sql[i - 1] in "eE" and (i == 1 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+    return (
+        i > 0 and sql[i - 1] in "eE" and (i == 1 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+    )
 
 
 def _block_comment_end(sql: str, start: int) -> int:
@@ -141,11 +143,13 @@ def check_read_only(sql: str, dialect: str) -> str:
     if not tokens:
         raise SQLRefused("the SQL statement is empty")
     if any(t.kind == "semicolon" for t in tokens):
-        raise SQLRefused("nas db sql runs one statement at a time: remove the ';' between statements")
+        raise SQLRefused(
+            "nas db sql runs one statement at a time: remove the ';' between statements"
+        )
     first = tokens[0]
     if first.kind != "word" or first.text not in _FIRST_WORDS:
         raise SQLRefused(
-            f"nas db sql only reads: a statement starting with {sql[first.pos:].split()[0]!r} "
+            f"nas db sql only reads: a statement starting with {sql[first.pos :].split()[0]!r} "
             "is refused (use SELECT, WITH, VALUES, EXPLAIN or a read-only PRAGMA)"
         )
     if first.text == "pragma":

@@ -98,7 +98,10 @@ def read(
     import pandas as pd
 
     t = ot.trials
-    selected: list[tuple[str, ColumnElement[Any]]] = [("trial_id", t.c.trial_id), ("number", t.c.number)]
+    selected: list[tuple[str, ColumnElement[Any]]] = [
+        ("trial_id", t.c.trial_id),
+        ("number", t.c.number),
+    ]
     source: Any = t
     attr_alias: dict[str, Any] = {}
 
@@ -107,7 +110,9 @@ def read(
             alias = ot.trial_user_attributes.alias(f"ua{len(attr_alias)}")
             attr_alias[key] = alias
             nonlocal source
-            source = source.outerjoin(alias, and_(alias.c.trial_id == t.c.trial_id, alias.c.key == key))
+            source = source.outerjoin(
+                alias, and_(alias.c.trial_id == t.c.trial_id, alias.c.key == key)
+            )
         return attr_alias[key]
 
     base = set(request.base)
@@ -177,10 +182,12 @@ def read(
     json_text = {*request.attrs, *(f"{column}\0dist" for column in request.params)}
     columns = list(zip(*fetch_all(conn, query), strict=True)) or [()] * len(names)
     # JSON text stays plain Python strings: it is parsed below, never used as text.
-    raw = pd.DataFrame({
-        name: pd.Series(values, dtype=object) if name in json_text else values
-        for name, values in zip(names, columns, strict=True)
-    }).set_index("trial_id")
+    raw = pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object) if name in json_text else values
+            for name, values in zip(names, columns, strict=True)
+        }
+    ).set_index("trial_id")
     if trial_ids is not None and len(trial_ids) > MAX_IN_LIST:
         raw = raw[raw.index.isin(list(trial_ids))]
     out = _decode(raw, request)
@@ -221,7 +228,9 @@ def _architectures(
         found = [
             row
             for start in range(0, len(ordered), _HASHES_PER_QUERY)
-            for row in fetch_all(conn, query.where(table.c.arch_hash.in_(ordered[start : start + _HASHES_PER_QUERY])))
+            for row in fetch_all(
+                conn, query.where(table.c.arch_hash.in_(ordered[start : start + _HASHES_PER_QUERY]))
+            )
         ]
         return pd.DataFrame(found, columns=["arch_hash", *columns]).set_index("arch_hash")
 

@@ -59,7 +59,25 @@ class WhereError(UserError):
 
 # -- tokens ------------------------------------------------------------------------------------
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false", "contains", "matches"}
-_OPERATORS = ("==", "!=", "<>", "<=", ">=", "<", ">", "=", "+", "-", "*", "/", "(", ")", "[", "]", ",")
+_OPERATORS = (
+    "==",
+    "!=",
+    "<>",
+    "<=",
+    ">=",
+    "<",
+    ">",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+)
 _NUMBER = re.compile(r"(\d[\d_]*)?(\.\d[\d_]*)?([eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -428,7 +446,9 @@ class Where:
         if op.endswith(("contains", "matches")):
             value, pattern = args
             if not isinstance(pattern, str) or not hasattr(value, "str"):
-                raise TypeError(f"'{op}' needs a text column on the left and a 'string' on the right")
+                raise TypeError(
+                    f"'{op}' needs a text column on the left and a 'string' on the right"
+                )
             if op.endswith("matches"):
                 re.compile(pattern)
             found = value.astype("string").str.contains(pattern, regex=op.endswith("matches"))

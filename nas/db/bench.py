@@ -35,11 +35,19 @@ def _time_cli(args: list[str], repeat: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nas.db.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="runs/bench/synthetic.db", help="SQLite file (created if missing)")
-    parser.add_argument("--trials", type=int, default=50_000, help="trials to generate when creating it")
+    parser = argparse.ArgumentParser(
+        prog="python -m nas.db.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--db", default="runs/bench/synthetic.db", help="SQLite file (created if missing)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=50_000, help="trials to generate when creating it"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs of each CLI command")
-    parser.add_argument("--skip-optuna", action="store_true", help="skip the (slow) Optuna comparison")
+    parser.add_argument(
+        "--skip-optuna", action="store_true", help="skip the (slow) Optuna comparison"
+    )
     args = parser.parse_args(argv)
 
     path = Path(args.db)
@@ -69,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(time.perf_counter() - started)
         else:
             times = _time_cli(command, args.repeat)
-        verdict = "" if command is None else ("  ok" if statistics.median(times) < CLI_TARGET_S else "  SLOW")
+        verdict = (
+            ""
+            if command is None
+            else ("  ok" if statistics.median(times) < CLI_TARGET_S else "  SLOW")
+        )
         print(f"  {label:<46} {min(times):6.2f} s / {statistics.median(times):6.2f} s{verdict}")
 
     from nas.db import Database
@@ -112,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  with the same columns as trials_dataframe: {like:.2f} s, {theirs / like:.1f}x")
     best = sorted(t.number for t in study.best_trials)
     agree = best == sorted(front["number"].tolist())
-    print(f"Pareto front: ours {len(front)} trials, Optuna's best_trials {len(best)}: {'same' if agree else 'DIFFERENT'}")
+    print(
+        f"Pareto front: ours {len(front)} trials, Optuna's best_trials {len(best)}: {'same' if agree else 'DIFFERENT'}"
+    )
     return 0 if agree else 1
 
 

@@ -97,7 +97,9 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _capabilities(arch: _Arch, fidelity: int, seed: int, rng: np.random.Generator) -> dict[str, float]:
+def _capabilities(
+    arch: _Arch, fidelity: int, seed: int, rng: np.random.Generator
+) -> dict[str, float]:
     spec = arch.spec
     size = math.log10(arch.figures["params"])
     has_attn, has_ssm = spec.n_attention > 0, spec.n_ssm > 0
@@ -169,13 +171,18 @@ def write_synthetic(
     budget_hashes = [schema.budget_hash(key) for key in budgets]
     with engine.connect() as conn:
         known_archs = set(conn.execute(select(schema.architectures.c.arch_hash)).scalars())
-        first_trial_id = (conn.exec_driver_sql("SELECT COALESCE(MAX(trial_id), 0) FROM trials").scalar() or 0) + 1
+        first_trial_id = (
+            conn.exec_driver_sql("SELECT COALESCE(MAX(trial_id), 0) FROM trials").scalar() or 0
+        ) + 1
         first_eval_id = (
-            conn.exec_driver_sql("SELECT COALESCE(MAX(evaluation_id), 0) FROM evaluations").scalar() or 0
+            conn.exec_driver_sql("SELECT COALESCE(MAX(evaluation_id), 0) FROM evaluations").scalar()
+            or 0
         ) + 1
 
     now = datetime(2026, 11, 1, 9, 0, 0)
-    rows: dict[str, list[dict]] = {name: [] for name in ("trials", "values", "params", "attrs", "evals")}
+    rows: dict[str, list[dict]] = {
+        name: [] for name in ("trials", "values", "params", "attrs", "evals")
+    }
     cache: dict[tuple[str, int, int], tuple[list[int], dict[str, float]]] = {}
     written_archs: set[str] = set()
     next_eval = first_eval_id
@@ -186,7 +193,15 @@ def write_synthetic(
         fidelity = int(rng.choice(3, p=[0.55, 0.28, 0.17]))
         n_seeds = 2 if rng.random() < 0.1 else 1
         roll = rng.random()
-        state = "COMPLETE" if roll < 0.88 else "PRUNED" if roll < 0.94 else "FAIL" if roll < 0.995 else "RUNNING"
+        state = (
+            "COMPLETE"
+            if roll < 0.88
+            else "PRUNED"
+            if roll < 0.94
+            else "FAIL"
+            if roll < 0.995
+            else "RUNNING"
+        )
         written_archs.add(arch.spec.arch_hash)
         evaluation_ids: list[int] = []
         caps: dict[str, list[float]] = {task: [] for task in TASKS}
@@ -202,18 +217,32 @@ def write_synthetic(
                 continue
             cached = False
             capabilities = _capabilities(arch, fidelity, seed_, rng)
-            call_wall = float(arch.figures["train_flops_per_token"] * FIDELITY_STEPS[fidelity] * 16 * SEQ_LEN / 5e10)
+            call_wall = float(
+                arch.figures["train_flops_per_token"]
+                * FIDELITY_STEPS[fidelity]
+                * 16
+                * SEQ_LEN
+                / 5e10
+            )
             call_wall *= float(rng.uniform(0.8, 1.3))
             wall += call_wall
             ids = []
             for task, capability in capabilities.items():
                 failed = state == "FAIL"
-                metrics: dict[str, float] = {"accuracy": round(capability, 4), "steps": FIDELITY_STEPS[fidelity]}
+                metrics: dict[str, float] = {
+                    "accuracy": round(capability, 4),
+                    "steps": FIDELITY_STEPS[fidelity],
+                }
                 clean = None
                 if "filler=2" in task:
                     clean_capability = capabilities[next(iter(TASKS))]
-                    metrics.update(clean_capability=clean_capability, filler_gap=clean_capability - capability)
-                    clean = {"task": task.replace("filler=2", "filler=0"), "capability": clean_capability}
+                    metrics.update(
+                        clean_capability=clean_capability, filler_gap=clean_capability - capability
+                    )
+                    clean = {
+                        "task": task.replace("filler=2", "filler=0"),
+                        "capability": clean_capability,
+                    }
                 rows["evals"].append({
                     "evaluation_id": next_eval, "arch_hash": arch.spec.arch_hash, "task": task,
                     "budget_hash": budget_hashes[fidelity], "budget_json": budgets[fidelity],
@@ -259,10 +288,14 @@ def write_synthetic(
         }  # fmt: skip
         if state in ("FAIL", "PRUNED"):
             attrs["fail_reason"] = (
-                "diverged: loss became nan at step 37" if state == "FAIL" else "not promoted past fidelity 0"
+                "diverged: loss became nan at step 37"
+                if state == "FAIL"
+                else "not promoted past fidelity 0"
             )
         for key, value in attrs.items():
-            rows["attrs"].append({"trial_id": trial_id, "key": key, "value_json": json.dumps(value)})
+            rows["attrs"].append(
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            )
 
     architecture_rows, figure_rows = [], []
     for arch in pool:
@@ -314,7 +347,9 @@ def _param_row(trial_id: int, name: str, value: object) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nas.db.synthetic", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m nas.db.synthetic", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("out", help="SQLite file (or a database URL) to write")
     parser.add_argument("--trials", type=int, default=50_000)
     parser.add_argument("--study", default="synthetic")
@@ -332,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     write_synthetic(url, n_trials=args.trials, study_name=args.study, seed=args.seed)
-    print(f"wrote {args.trials} trials of study {args.study!r} to {url} in {time.perf_counter() - started:.1f} s")
+    print(
+        f"wrote {args.trials} trials of study {args.study!r} to {url} in {time.perf_counter() - started:.1f} s"
+    )
     return 0
 
 

@@ -21,7 +21,9 @@ FAMILY_STYLE = {
 _SIZE = (7.5, 4.6)
 
 
-def _figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = _SIZE) -> tuple[Figure, Any]:
+def _figure(
+    nrows: int = 1, ncols: int = 1, size: tuple[float, float] = _SIZE
+) -> tuple[Figure, Any]:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=size, dpi=110, layout="constrained")
@@ -29,7 +31,12 @@ def _figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = _SIZE) -
 
 
 def pareto_front(
-    trials: pd.DataFrame, front: pd.DataFrame, line: pd.DataFrame, x: str, y: str, x_log: bool = True
+    trials: pd.DataFrame,
+    front: pd.DataFrame,
+    line: pd.DataFrame,
+    x: str,
+    y: str,
+    x_log: bool = True,
 ) -> Figure:
     """Every complete trial (faint), the study's front (bold, by family) and the front of
     ``y`` against ``x`` alone (the line; the same trials when these are the only objectives)."""
@@ -62,9 +69,7 @@ def capability_by_ratio(trials: pd.DataFrame, y: str) -> Figure:
     """Best ``y`` at each SSM:attention ratio, one line per d_state (pure attention apart)."""
     figure, axes = _figure()
     ax = axes[0][0]
-    order = (
-        trials.groupby("ratio")["attention_fraction"].first().sort_values().index.tolist()
-    )
+    order = trials.groupby("ratio")["attention_fraction"].first().sort_values().index.tolist()
     position = {ratio: i for i, ratio in enumerate(order)}
     with_ssm = trials[trials["d_state"].notna()]
     for d_state, rows in sorted(with_ssm.groupby("d_state"), key=lambda item: item[0]):
@@ -115,8 +120,13 @@ def task_breakdown(front: pd.DataFrame, task_columns: Sequence[str]) -> Figure:
     width = 0.8 / max(1, len(task_columns))
     xs = np.arange(len(rows))
     for index, column in enumerate(task_columns):
-        ax.bar(xs + index * width, rows[column].astype(float), width, label=column.removeprefix("cap."))
-    labels = [f"#{n}\n{f[:3]} {r}" for n, f, r in zip(rows["number"], rows["family"], rows["ratio"], strict=True)]
+        ax.bar(
+            xs + index * width, rows[column].astype(float), width, label=column.removeprefix("cap.")
+        )
+    labels = [
+        f"#{n}\n{f[:3]} {r}"
+        for n, f, r in zip(rows["number"], rows["family"], rows["ratio"], strict=True)
+    ]
     ax.set_xticks(xs + width * (len(task_columns) - 1) / 2, labels, fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("capability")
@@ -134,7 +144,9 @@ def learning_curves(curves: pd.DataFrame, labels: Mapping[int, str]) -> Figure:
     for ax, task in zip(axes[0], tasks, strict=True):
         for number, rows in curves[curves["task"] == task].groupby("number"):
             mean = rows.groupby(x)["capability"].mean()
-            ax.plot(mean.index, mean.values, marker=".", label=labels.get(int(number), f"#{number}"))
+            ax.plot(
+                mean.index, mean.values, marker=".", label=labels.get(int(number), f"#{number}")
+            )
         ax.set_title(task, fontsize=9)
         ax.set_xlabel(f"training {x}")
         ax.grid(alpha=0.3)

@@ -88,7 +88,9 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
     line = by_number.loc[
         db.pareto(study, objectives={y: "maximize", x: "minimize"}, columns=["number"])["number"]
     ].reset_index()
-    stored_context = int(trials["context"].dropna().iloc[0]) if trials["context"].notna().any() else None
+    stored_context = (
+        int(trials["context"].dropna().iloc[0]) if trials["context"].notna().any() else None
+    )
     context = context or stored_context or 8192
     trials["state_bytes_at_context"] = _state_bytes(trials, context, stored_context)
 
@@ -102,7 +104,8 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
     beyond = (
         f" The study also minimises or maximises {', '.join(others)}: bold points are its front over "
         f"every objective, the line the front of {y} against {x} alone."
-        if others else ""
+        if others
+        else ""
     )
     report.sections.append(Section(
         "pareto", "Pareto front",
@@ -159,7 +162,9 @@ def _state_bytes(trials: pd.DataFrame, context: int, stored: int | None) -> Any:
 
     per_arch = {
         arch_hash: state_bytes(ArchSpec.from_json(spec), context)
-        for arch_hash, spec in trials.drop_duplicates("arch_hash")[["arch_hash", "spec_json"]].itertuples(index=False)
+        for arch_hash, spec in trials.drop_duplicates("arch_hash")[
+            ["arch_hash", "spec_json"]
+        ].itertuples(index=False)
         if isinstance(spec, str)
     }
     return trials["arch_hash"].map(per_arch).astype(float)
@@ -172,7 +177,9 @@ def _curves_section(db: Database, study: str, front: pd.DataFrame, x: str) -> Se
     curves = db.curves(study, numbers=chosen["number"].tolist())
     title = "Learning curves"
     if curves.empty or "capability" not in curves:
-        return Section("curves", title, "", note="No learning curves were recorded for the front's trials.")
+        return Section(
+            "curves", title, "", note="No learning curves were recorded for the front's trials."
+        )
     labels = {
         int(r.number): f"#{r.number} {r.family} {r.ratio}" for r in chosen.itertuples(index=False)
     }
@@ -228,7 +235,8 @@ def parameter_importances(db: Database, study: str, target: str) -> tuple[dict[s
         params = {
             name: _python(values[f"params_{name}"])
             for name in distributions
-            if values[f"params_{name}"] is not None and str(values[f"params_{name}"]) not in ("nan", "<NA>")
+            if values[f"params_{name}"] is not None
+            and str(values[f"params_{name}"]) not in ("nan", "<NA>")
         }
         trials.append(optuna.trial.create_trial(
             params=params, distributions={n: distributions[n] for n in params}, value=float(values[target]),
@@ -245,12 +253,16 @@ def _python(value: Any) -> Any:
 
 def _family_counts(front: pd.DataFrame) -> str:
     counts = front["family"].value_counts()
-    return ", ".join(f"{counts.get(f, 0)} {plots.FAMILY_STYLE[f]['label']}" for f in plots.FAMILY_STYLE)
+    return ", ".join(
+        f"{counts.get(f, 0)} {plots.FAMILY_STYLE[f]['label']}" for f in plots.FAMILY_STYLE
+    )
 
 
 def _front_table(front: pd.DataFrame, columns: list[str]) -> str:
     shown = front[[c for c in ["number", *columns] if c in front]].head(40)
-    return shown.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", classes="front", escape=True)
+    return shown.to_html(
+        index=False, border=0, float_format=lambda v: f"{v:.4g}", classes="front", escape=True
+    )
 
 
 def _png(figure: Figure) -> str:
@@ -284,14 +296,18 @@ def _page(report: Report) -> str:
         f"<p class='meta'>{esc(report.storage)} &middot; generated "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by nas</p>",
         f"<table class='summary'>{rows}</table>",
-        "<nav><p>" + " &middot; ".join(f"<a href='#{s.key}'>{esc(s.title)}</a>" for s in report.sections) + "</p></nav>",
+        "<nav><p>"
+        + " &middot; ".join(f"<a href='#{s.key}'>{esc(s.title)}</a>" for s in report.sections)
+        + "</p></nav>",
     ]
     for section in report.sections:
         parts.append(f"<section id='{section.key}'><h2>{esc(section.title)}</h2>")
         if section.caption:
             parts.append(f"<p class='caption'>{esc(section.caption)}</p>")
         if section.figure is not None:
-            parts.append(f"<img alt='{esc(section.title)}' src='data:image/png;base64,{_png(section.figure)}'>")
+            parts.append(
+                f"<img alt='{esc(section.title)}' src='data:image/png;base64,{_png(section.figure)}'>"
+            )
         if section.note:
             parts.append(f"<p class='note'>{esc(section.note)}</p>")
         if section.table:

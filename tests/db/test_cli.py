@@ -53,7 +53,9 @@ def test_pareto_table_and_custom_objectives(capsys, synthetic_url: str) -> None:
 def test_show_arch_compare_columns(capsys, synthetic_url: str) -> None:
     code, out, _ = run(capsys, "db", "show", "alpha", "0", "--storage", synthetic_url)
     assert code == 0 and "learning curves" in out and "evaluations" in out
-    code, out, _ = run(capsys, "db", "show", "alpha", "0", "--storage", synthetic_url, "--format", "json")
+    code, out, _ = run(
+        capsys, "db", "show", "alpha", "0", "--storage", synthetic_url, "--format", "json"
+    )
     arch_hash = json.loads(out)["trial"]["arch_hash"]
     code, out, _ = run(capsys, "db", "arch", arch_hash[:8], "--storage", synthetic_url)
     assert code == 0 and arch_hash in out and "alpha#0" in out
@@ -64,11 +66,17 @@ def test_show_arch_compare_columns(capsys, synthetic_url: str) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
-def test_export_round_trips(capsys, synthetic_url: str, tmp_path: Path, suffix: str, n_trials) -> None:
+def test_export_round_trips(
+    capsys, synthetic_url: str, tmp_path: Path, suffix: str, n_trials
+) -> None:
     target = tmp_path / f"alpha{suffix}"
-    code, _, err = run(capsys, "db", "export", "alpha", "--storage", synthetic_url, "--out", str(target))
+    code, _, err = run(
+        capsys, "db", "export", "alpha", "--storage", synthetic_url, "--out", str(target)
+    )
     assert code == 0 and f"wrote {n_trials['alpha']} trials" in err
-    frame = {".csv": pd.read_csv, ".json": pd.read_json, ".parquet": pd.read_parquet}[suffix](target)
+    frame = {".csv": pd.read_csv, ".json": pd.read_json, ".parquet": pd.read_parquet}[suffix](
+        target
+    )
     assert len(frame) == n_trials["alpha"] and "cap.mqar:filler=2" in frame.columns
 
 
@@ -86,7 +94,16 @@ def test_delete_asks_then_deletes(capsys, copy_url: str, monkeypatch: pytest.Mon
     assert code == 0 and "deleted study 'beta' (120 trials)" in out
     code, out, _ = run(capsys, "db", "studies", "--storage", copy_url, "--format", "csv")
     assert "beta" not in out and "alpha" in out
-    code, out, _ = run(capsys, "db", "sql", "SELECT COUNT(*) AS n FROM trials", "--storage", copy_url, "--format", "csv")
+    code, out, _ = run(
+        capsys,
+        "db",
+        "sql",
+        "SELECT COUNT(*) AS n FROM trials",
+        "--storage",
+        copy_url,
+        "--format",
+        "csv",
+    )
     assert out.split() == ["n", "300"]
 
 
@@ -111,10 +128,15 @@ def test_missing_database_file_is_not_created(capsys, tmp_path: Path) -> None:
 
 def test_malformed_where(capsys, synthetic_url: str, synthetic_path: Path, digest) -> None:
     before = digest(synthetic_path)
-    code, _, err = run(capsys, "db", "trials", "alpha", "--storage", synthetic_url, "--where", "d_state >= and 3")
+    code, _, err = run(
+        capsys, "db", "trials", "alpha", "--storage", synthetic_url, "--where", "d_state >= and 3"
+    )
     assert code == 2
     first, expression, caret = err.rstrip("\n").splitlines()
-    assert first == "invalid --where expression at column 12: expected a column name, a number or a 'string', found 'and'"
+    assert (
+        first
+        == "invalid --where expression at column 12: expected a column name, a number or a 'string', found 'and'"
+    )
     assert caret.index("^") - expression.index("d") == 11
     assert digest(synthetic_path) == before
 
@@ -130,7 +152,9 @@ def test_newer_schema_version_is_refused(capsys, copy_url: str, digest) -> None:
     assert digest(path) == before
 
 
-def test_sql_write_is_refused_and_database_untouched(capsys, synthetic_url: str, synthetic_path: Path, digest) -> None:
+def test_sql_write_is_refused_and_database_untouched(
+    capsys, synthetic_url: str, synthetic_path: Path, digest
+) -> None:
     before = digest(synthetic_path)
     for statement in ("DELETE FROM trials", "ATTACH DATABASE 'x.db' AS x", "PRAGMA journal_mode=DELETE",
                       "SELECT 1; DROP TABLE trials"):  # fmt: skip

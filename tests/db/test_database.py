@@ -27,7 +27,9 @@ def test_studies_counts_and_objectives(db: Database, n_trials: dict[str, int]) -
     assert studies.loc["alpha", "n_trials"] == n_trials["alpha"]
     states = ["complete", "running", "pruned", "fail", "waiting"]
     assert studies.loc["alpha", states].sum() == n_trials["alpha"]
-    assert studies.loc["alpha", "objectives"] == "maximize capability, minimize train_flops_per_token"
+    assert (
+        studies.loc["alpha", "objectives"] == "maximize capability, minimize train_flops_per_token"
+    )
     assert db.objectives("beta") == {"capability": "maximize", "train_flops_per_token": "minimize"}
 
 
@@ -66,11 +68,18 @@ def test_where_filters_like_pandas(db: Database, everything: pd.DataFrame) -> No
 @pytest.mark.parametrize(
     "sort",
     [
-        ["-capability"], ["train_flops_per_token"], ["-d_state", "capability"], ["ratio", "-params"],
-        ["-state_bytes"], ["-cap.byte_lm"], ["fidelity", "-capability"],
+        ["-capability"],
+        ["train_flops_per_token"],
+        ["-d_state", "capability"],
+        ["ratio", "-params"],
+        ["-state_bytes"],
+        ["-cap.byte_lm"],
+        ["fidelity", "-capability"],
     ],
 )
-def test_sort_and_limit_agree_with_pandas(db: Database, everything: pd.DataFrame, sort: list[str]) -> None:
+def test_sort_and_limit_agree_with_pandas(
+    db: Database, everything: pd.DataFrame, sort: list[str]
+) -> None:
     """SQL sorts some keys itself and pandas the others: both give pandas' order."""
     got = db.trials("alpha", sort=sort, limit=25, columns=["capability"])
     names = [key.lstrip("-") for key in sort]
@@ -81,7 +90,9 @@ def test_sort_and_limit_agree_with_pandas(db: Database, everything: pd.DataFrame
     assert got["number"].tolist() == expected["number"].tolist()
 
 
-def test_pareto_matches_brute_force_and_optuna(db: Database, everything: pd.DataFrame, synthetic_url: str) -> None:
+def test_pareto_matches_brute_force_and_optuna(
+    db: Database, everything: pd.DataFrame, synthetic_url: str
+) -> None:
     front = db.pareto("alpha")
     complete = everything[everything["state"] == "COMPLETE"]
     points = np.column_stack([-complete["capability"], complete["train_flops_per_token"]])
@@ -112,7 +123,11 @@ def test_compare_two_studies(db: Database) -> None:
 
 
 def test_trial_detail_has_evaluations_and_curves(db: Database, everything: pd.DataFrame) -> None:
-    number = int(everything[(everything["state"] == "COMPLETE") & (everything["n_seeds"] == 2)]["number"].iloc[0])
+    number = int(
+        everything[(everything["state"] == "COMPLETE") & (everything["n_seeds"] == 2)][
+            "number"
+        ].iloc[0]
+    )
     detail = db.trial("alpha", number)
     assert detail["trial"]["number"] == number
     assert detail["architecture"]["layout"] == detail["trial"]["layout"]
@@ -124,14 +139,18 @@ def test_trial_detail_has_evaluations_and_curves(db: Database, everything: pd.Da
     assert set(curves["number"]) == {number} and len(curves) == sum(len(r["curve"]) for r in runs)
 
 
-def test_evaluations_and_architecture_across_studies(db: Database, everything: pd.DataFrame) -> None:
+def test_evaluations_and_architecture_across_studies(
+    db: Database, everything: pd.DataFrame
+) -> None:
     arch_hash = everything["arch_hash"].value_counts().index[0]
     runs = db.evaluations(arch_hash[:8])
     assert len(runs) > 0 and (runs["capability"].between(0, 1)).all()
     info = db.architecture(arch_hash[:10])
     assert info["arch_hash"] == arch_hash and info["spec"]["layout"]
     used = {(t["study"], t["number"]) for t in info["trials"]}
-    assert {("alpha", n) for n in everything.loc[everything["arch_hash"] == arch_hash, "number"]} <= used
+    assert {
+        ("alpha", n) for n in everything.loc[everything["arch_hash"] == arch_hash, "number"]
+    } <= used
     with pytest.raises(UserError, match="no architecture"):
         db.evaluations("ffffffffffffffff0")
 
@@ -144,14 +163,18 @@ def test_unknown_study_lists_the_others_with_did_you_mean(db: Database) -> None:
 def test_unknown_columns_are_named(db: Database) -> None:
     with pytest.raises(WhereError, match="did you mean d_state"):
         db.trials("alpha", where="dstate > 3")
-    with pytest.raises(UserError, match="unknown --sort column 'capabilty'; did you mean capability"):
+    with pytest.raises(
+        UserError, match="unknown --sort column 'capabilty'; did you mean capability"
+    ):
         db.trials("alpha", sort="-capabilty")
     with pytest.raises(UserError, match="unknown column 'layuot'"):
         db.trials("alpha", columns=["layuot"])
 
 
 def test_sql_reads_and_refuses_writes(db: Database, n_trials: dict[str, int]) -> None:
-    frame = db.sql("SELECT study_name, COUNT(*) AS n FROM studies JOIN trials USING (study_id) GROUP BY study_name")
+    frame = db.sql(
+        "SELECT study_name, COUNT(*) AS n FROM studies JOIN trials USING (study_id) GROUP BY study_name"
+    )
     assert dict(zip(frame["study_name"], frame["n"], strict=True)) == n_trials
     with pytest.raises(UserError, match="only reads"):
         db.sql("DELETE FROM trials")

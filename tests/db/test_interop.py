@@ -20,20 +20,26 @@ pytestmark = pytest.mark.slow
 
 def _optuna(*args: str) -> str:
     optuna = Path(sys.executable).with_name("optuna")
-    done = subprocess.run([str(optuna), *args], check=True, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(optuna), *args], check=True, capture_output=True, text=True, timeout=120
+    )
     return done.stdout
 
 
 def test_optuna_cli_lists_studies_and_trials(synthetic_url: str, n_trials: dict[str, int]) -> None:
     studies = json.loads(_optuna("studies", "--storage", synthetic_url, "-f", "json"))
     assert {s["name"]: s["n_trials"] for s in studies} == n_trials
-    trials = json.loads(_optuna("trials", "--study-name", "beta", "--storage", synthetic_url, "-f", "json"))
+    trials = json.loads(
+        _optuna("trials", "--study-name", "beta", "--storage", synthetic_url, "-f", "json")
+    )
     assert len(trials) == n_trials["beta"]
     assert {"arch_hash", "evaluation_ids", "fidelity"} <= set(trials[0]["user_attrs"])
 
 
 def test_optuna_best_trials_is_our_pareto_front(synthetic_url: str) -> None:
-    best = json.loads(_optuna("best-trials", "--study-name", "alpha", "--storage", synthetic_url, "-f", "json"))
+    best = json.loads(
+        _optuna("best-trials", "--study-name", "alpha", "--storage", synthetic_url, "-f", "json")
+    )
     ours = Database(synthetic_url).pareto("alpha", columns=["capability"])
     assert sorted(t["number"] for t in best) == sorted(ours["number"])
 
@@ -57,7 +63,9 @@ def test_optuna_dashboard_serves_the_database(synthetic_url: str, n_trials: dict
         deadline, payload = time.monotonic() + 60, None
         while time.monotonic() < deadline and payload is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as reply:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/studies", timeout=5
+                ) as reply:
                     payload = json.load(reply)
             except OSError:
                 assert server.poll() is None, "optuna-dashboard exited"

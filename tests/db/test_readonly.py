@@ -49,7 +49,11 @@ def test_allowed(sql: str, dialect: str, expected: str | None) -> None:
         ("VACUUM INTO 'copy.db'", "sqlite", "starting with 'VACUUM'"),
         ("WITH d AS (DELETE FROM trials RETURNING *) SELECT * FROM d", "postgresql", "'DELETE'"),
         ("SELECT * INTO t2 FROM trials", "postgresql", "'INTO'"),
-        ("SELECT set_config('default_transaction_read_only', 'off', false)", "postgresql", "set_config"),
+        (
+            "SELECT set_config('default_transaction_read_only', 'off', false)",
+            "postgresql",
+            "set_config",
+        ),
         ("SET default_transaction_read_only = off", "postgresql", "starting with 'SET'"),
         ("SELECT pg_advisory_lock(1)", "postgresql", "pg_advisory_lock"),
         ("SELECT nextval('s')", "postgresql", "nextval"),
@@ -65,7 +69,9 @@ def test_refused(sql: str, dialect: str, reason: str) -> None:
         check_read_only(sql, dialect)
 
 
-def test_sqlite_connection_cannot_write_even_past_the_guard(synthetic_url: str, synthetic_path: Path, digest) -> None:
+def test_sqlite_connection_cannot_write_even_past_the_guard(
+    synthetic_url: str, synthetic_path: Path, digest
+) -> None:
     before = digest(synthetic_path)
     db = Database(synthetic_url)
     with db._engine.connect() as conn:  # the second layer: mode=ro and query_only

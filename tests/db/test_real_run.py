@@ -24,7 +24,10 @@ def run_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{folder / 'quickstart.db'}"
     text = (REPO / "studies" / "quickstart.yaml").read_text()
     text = text.replace("space: ../search_spaces/", f"space: {REPO}/search_spaces/")
-    text = text.replace("  cpus_per_trial: 1", "  cpus_per_trial: 1\n  evaluator: nas.study.bench:zero_cost_evaluate")
+    text = text.replace(
+        "  cpus_per_trial: 1",
+        "  cpus_per_trial: 1\n  evaluator: nas.study.bench:zero_cost_evaluate",
+    )
     study = folder / "quickstart.yaml"
     study.write_text(text)
     subprocess.run(
@@ -44,7 +47,9 @@ def test_queries_on_a_driver_written_study(run_url: str) -> None:
     db = Database(run_url)
     trials = db.trials("quickstart")
     assert (trials["state"] == "COMPLETE").all() and trials["cap.mqar"].notna().all()
-    assert (trials["layout"] == trials["arch_hash"].map(lambda h: db.architecture(h)["spec"]["layout"])).all()
+    assert (
+        trials["layout"] == trials["arch_hash"].map(lambda h: db.architecture(h)["spec"]["layout"])
+    ).all()
     front = db.pareto("quickstart")
     best = optuna.load_study(study_name="quickstart", storage=run_url).best_trials
     assert sorted(front["number"]) == sorted(t.number for t in best)
@@ -57,4 +62,8 @@ def test_report_on_a_driver_written_study(run_url: str, tmp_path: Path) -> None:
     report = build_report(Database(run_url), "quickstart")
     page = report.write_html(tmp_path / "report.html").read_text()
     assert "state_bytes" in page and "every objective" in page  # a three-objective study
-    assert {s.key for s in report.sections if s.figure is not None} >= {"pareto", "ratio_by_d_state", "curves"}
+    assert {s.key for s in report.sections if s.figure is not None} >= {
+        "pareto",
+        "ratio_by_d_state",
+        "curves",
+    }

@@ -13,7 +13,15 @@ import pytest
 from nas.db import Database
 from nas.report import build_report
 
-SECTIONS = ("pareto", "ratio_by_d_state", "state_bytes", "tasks", "curves", "importances", "filler_gap")
+SECTIONS = (
+    "pareto",
+    "ratio_by_d_state",
+    "state_bytes",
+    "tasks",
+    "curves",
+    "importances",
+    "filler_gap",
+)
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -36,7 +44,9 @@ def test_page_loads_nothing_from_elsewhere(report_html: Path) -> None:
 def test_png_directory_has_one_file_per_figure(report_html: Path) -> None:
     written = {p.stem for p in (report_html.parent / "png").glob("*.png")}
     assert written == set(SECTIONS)
-    assert all((report_html.parent / "png" / f"{k}.png").read_bytes()[:4] == b"\x89PNG" for k in SECTIONS)
+    assert all(
+        (report_html.parent / "png" / f"{k}.png").read_bytes()[:4] == b"\x89PNG" for k in SECTIONS
+    )
 
 
 def test_state_bytes_at_another_context_are_computed(report_url: str) -> None:
@@ -46,9 +56,13 @@ def test_state_bytes_at_another_context_are_computed(report_url: str) -> None:
 
     report = build_report(Database(report_url), "study", context=1024)
     assert "context 1,024" in report.sections[2].title
-    frame = Database(report_url).trials("study", columns=["spec_json", "state_bytes", "context"], limit=1)
+    frame = Database(report_url).trials(
+        "study", columns=["spec_json", "state_bytes", "context"], limit=1
+    )
     spec = ArchSpec.from_json(frame["spec_json"].iloc[0])
-    assert state_bytes(spec, 1024) != frame["state_bytes"].iloc[0]  # so the test can tell them apart
+    assert (
+        state_bytes(spec, 1024) != frame["state_bytes"].iloc[0]
+    )  # so the test can tell them apart
 
 
 def test_importances_explain_why_when_they_cannot_be_computed(report_url: str, monkeypatch) -> None:
@@ -67,7 +81,9 @@ def test_report_of_unknown_study_exits_2(report_url: str, tmp_path: Path, capsys
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not found (Debian: apt-get install chromium)")
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not found (Debian: apt-get install chromium)"
+)
 def test_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
     """Chromium loads the page offline and paints the figures (not a blank page)."""
     import matplotlib.image
