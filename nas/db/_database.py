@@ -645,12 +645,12 @@ def delete_study(url: str, study: str) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    engine = open_engine(url, writable=True)
+    # Optuna's own deletion knows its schema (heartbeats, attributes, values, ...).
+    storage = optuna.storages.RDBStorage(url, skip_compatibility_check=True)
     try:
-        storage = optuna.storages.RDBStorage(str(engine.url), skip_compatibility_check=True)
         optuna.delete_study(study_name=study, storage=storage)
     finally:
-        engine.dispose()
+        storage.engine.dispose()
     return n_trials
 
 

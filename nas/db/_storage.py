@@ -54,10 +54,11 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
-def open_engine(url: str, *, writable: bool = False) -> Engine:
-    """An engine on ``url``; read-only unless ``writable`` (used by ``nas db delete`` only).
+def open_engine(url: str) -> Engine:
+    """A read-only engine on ``url`` (SQLite, PostgreSQL or MySQL).
 
-    Raises :class:`StorageError` for a malformed URL or a missing SQLite file.
+    Raises :class:`StorageError` for a malformed URL, a missing SQLite file or another
+    backend.
     """
     from sqlalchemy import create_engine, event
 
@@ -71,19 +72,27 @@ def open_engine(url: str, *, writable: bool = False) -> Engine:
             )
         if not os.access(path, os.R_OK):
             raise StorageError(f"cannot read the database {path}: permission denied")
-        mode = "rw" if writable else "ro"
-        target = f"sqlite:///file:{quote(str(path.resolve()))}?mode={mode}&uri=true"
+        target = f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
         engine = create_engine(target, connect_args={"timeout": 30})
-        if not writable:
-            event.listen(engine, "connect", _sqlite_query_only)
+        event.listen(engine, "connect", _sqlite_query_only)
         return engine
     backend = parsed.get_backend_name()
-    if backend != "postgresql":
-        return create_engine(parsed)
-    connect_args: dict[str, Any] = {}
-    if not writable:
-        connect_args["options"] = "-c default_transaction_read_only=on"
-    return create_engine(parsed, connect_args=connect_args, pool_pre_ping=False)
+    if backend == "postgresql":
+        options = {"options": "-c default_transaction_read_only=on"}
+        return create_engine(parsed, connect_args=options)
+    if backend in ("mysql", "mariadb"):
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _mysql_read_only)
+        return engine
+    raise StorageError(
+        f"storage {masked(parsed)}: nas db reads SQLite, PostgreSQL and MySQL databases"
+    )
+
+
+def _mysql_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION TRANSACTION READ ONLY")
+    cursor.close()
 
 
 def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:

@@ -122,3 +122,12 @@ def test_postgres_queries_and_read_only_session(postgres_study: str) -> None:
     with db._engine.connect() as conn, pytest.raises(Exception, match="read-only transaction"):
         conn.execute(text("DELETE FROM trials"))
     assert db.sql("SELECT COUNT(*) AS n FROM trials")["n"].iloc[0] == 60
+
+
+@pytest.mark.postgres
+def test_postgres_delete_study(postgres_study: str) -> None:
+    """Runs last in this module: deleting is the one write nas.db makes."""
+    from nas.db import delete_study
+
+    assert delete_study(postgres_study, "pg") == 60
+    assert Database(postgres_study).study_names() == []
