@@ -58,6 +58,17 @@ A filter over those columns, parsed by a small recursive-descent parser (never
   ``contains`` and ``matches`` (``is null`` finds it); ``not`` inverts a result.
 
 Example: ``--where "family == 'hybrid' and d_state >= 16 and ratio in ['3:1', '7:1']"``.
+
+Other tools on the same database
+--------------------------------
+Optuna's tables are left as Optuna defines them, so its tools read a nas database::
+
+    optuna studies --storage sqlite:///runs/quickstart.db
+    optuna trials --study-name quickstart --storage sqlite:///runs/quickstart.db
+    optuna best-trials --study-name quickstart --storage sqlite:///runs/quickstart.db
+    optuna-dashboard sqlite:///runs/quickstart.db --host 127.0.0.1 --port 8080
+
+``optuna best-trials`` lists the same trials as ``nas db pareto`` (a test checks it).
 """
 
 from nas.db._database import Database, UnknownStudy, delete_study
