@@ -77,13 +77,19 @@ def open_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_query_only)
         return engine
     backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        options = {"options": "-c default_transaction_read_only=on"}
-        return create_engine(parsed, connect_args=options)
-    if backend in ("mysql", "mariadb"):
-        engine = create_engine(parsed)
-        event.listen(engine, "connect", _mysql_read_only)
-        return engine
+    try:
+        if backend == "postgresql":
+            options = {"options": "-c default_transaction_read_only=on"}
+            return create_engine(parsed, connect_args=options)
+        if backend in ("mysql", "mariadb"):
+            engine = create_engine(parsed)
+            event.listen(engine, "connect", _mysql_read_only)
+            return engine
+    except ImportError as error:
+        raise StorageError(
+            f"storage {masked(parsed)}: its database driver is not installed ({error.name}); "
+            "for PostgreSQL use postgresql+psycopg:// with `pip install psycopg[binary]`"
+        ) from None
     raise StorageError(
         f"storage {masked(parsed)}: nas db reads SQLite, PostgreSQL and MySQL databases"
     )
