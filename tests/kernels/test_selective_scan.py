@@ -137,6 +137,32 @@ def test_triton_matches_reference(length: int, groups: int | None, option: str) 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("length", "groups", "per_program", "segments"),
+    [
+        (100, None, 3, (3, 3)),  # 7 chunks of 16 in segments of 3, 3 and 1
+        (70, 2, 2, (2, 3)),  # 5 chunks: segments of 3 and 2
+        (37, None, 100, (3, 1)),  # one chunk per segment
+    ],
+)
+def test_triton_time_segments_match_reference(
+    monkeypatch: pytest.MonkeyPatch,
+    length: int,
+    groups: int | None,
+    per_program: int,
+    segments: tuple[int, int],
+) -> None:
+    """The parallel-in-time path that CUDA takes for small batches, forced on CPU."""
+    fused = importlib.import_module("kernels.selective_scan.fused")
+    monkeypatch.setattr(fused, "CHUNK", 16)
+    programs = 2 * (groups or 1)  # batch rows x groups x channel blocks (one block of 8 or 4)
+    monkeypatch.setattr(fused, "_target_programs", lambda device: per_program * programs)
+    assert fused._segments(programs, -(-length // 16), torch.device("cpu")) == segments
+    inputs, softplus = _inputs_for(length, groups, "all")
+    check_against_reference("triton", inputs, softplus)
+
+
+@pytest.mark.slow
 def test_triton_odd_sizes() -> None:
     """dim per group and N that are not powers of two: masked channel and state lanes."""
     inputs = make_inputs(batch=1, dim=12, nstate=3, length=21, groups=2)
@@ -173,9 +199,13 @@ AOT_SCRIPT = textwrap.dedent(
         for on in (True, False):
             flags = dict(HAS_D=on, HAS_Z=on, HAS_BIAS=on, SOFTPLUS=on, CHUNK=64)
             for block_d, block_n in ((16, 16), (2, 128)):
-                shape = dict(flags, BLOCK_D=block_d, BLOCK_N=block_n)
-                compile_kernel(fused._selective_scan_fwd_kernel, activation, shape)
-                compile_kernel(fused._selective_scan_bwd_kernel, activation, dict(shape, HAS_GRAD_LAST=on))
+                for local in (True, False):
+                    shape = dict(flags, LOCAL=local, BLOCK_D=block_d, BLOCK_N=block_n)
+                    compile_kernel(fused._selective_scan_fwd_kernel, activation, shape)
+                    compile_kernel(fused._selective_scan_bwd_kernel, activation, shape)
+    for reverse in (True, False):
+        combine = dict(HAS_INIT=reverse, REVERSE=reverse, BLOCK_D=16, BLOCK_N=16)
+        compile_kernel(fused._selective_scan_combine_kernel, "fp32", combine)
     print("compiled")
     """
 )
