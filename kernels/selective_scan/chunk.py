@@ -1,11 +1,11 @@
 """The chunked PyTorch selective scan: eager ops only, any device, with a hand-written backward.
 
-Layout: time-major and grouped, (batch, L, G, dim // G, N) for states, so that one time step
-is a contiguous (dim // G, N) tile per group and the contractions with B and C are batched
-matmuls.
+Layout: time-major and grouped, (batch, L, G, N, dim // G) for states, so that one time step
+is a contiguous (N, dim // G) tile per group, and the sums over N (with C, B and A) run along
+whole rows of channels rather than along a short innermost axis.
 
 The sequence is cut into blocks of ``BLOCK`` steps, processed one after the other: only one
-block's states, (batch, BLOCK, dim, N), exist at a time, and the forward keeps just the state
+block's states, (batch, BLOCK, N, dim), exist at a time, and the forward keeps just the state
 at each block start for the backward, which recomputes a block's states from it. Memory thus
 grows as N * L / BLOCK per channel, not N * L.
 
@@ -63,7 +63,7 @@ def selective_scan_chunk(
     y, last = _ChunkedScan.apply(
         time_major(u32).reshape(batch, length + pad, groups, per_group),
         time_major(dt).reshape(batch, length + pad, groups, per_group),
-        A.float().reshape(groups, per_group, nstate),
+        A.float().reshape(groups, per_group, nstate).transpose(1, 2),
         time_major(B.reshape(batch, groups * nstate, length)).reshape(
             batch, length + pad, groups, nstate
         ),
@@ -76,21 +76,21 @@ def selective_scan_chunk(
         y = y + u32 * D.float()[:, None]
     if z is not None:
         y = y * F.silu(z.float())
-    return y, last.reshape(batch, dim, nstate)
+    return y, last.transpose(-1, -2).reshape(batch, dim, nstate)
 
 
 class _ChunkedScan(torch.autograd.Function):
     """y_t = C_t . h_t with h_t = exp(dt_t * A) h_{t-1} + dt_t u_t B_t, from h_{-1} = 0.
 
-    Inputs, time-major and grouped: u, dt (batch, L, G, P); A (G, P, N); B, C (batch, L, G, N),
-    with L a multiple of SUB. Outputs y (batch, L, G, P) and the last state (batch, G, P, N).
+    Inputs, time-major and grouped: u, dt (batch, L, G, P); A (G, N, P); B, C (batch, L, G, N),
+    with L a multiple of SUB. Outputs y (batch, L, G, P) and the last state (batch, G, N, P).
     Block-sized work tensors are allocated once per call and reused by every block: fresh
     multi-megabyte temporaries per op cost more in page faults than the arithmetic.
     """
 
     @staticmethod
     def forward(ctx, u, dt, A, B, C):  # type: ignore[override]
-        u, dt, B, C = (t.contiguous() for t in (u, dt, B, C))
+        u, dt, A, B, C = (t.contiguous() for t in (u, dt, A, B, C))
         blocks = _blocks(u.shape[1])
         decay, states, scratch = _workspace(u, A, 3)
         state = u.new_zeros(decay.shape[0], *decay.shape[2:])
@@ -102,7 +102,7 @@ class _ChunkedScan(torch.autograd.Function):
             dec, h, tmp = decay[:, :steps], states[:, :steps], scratch[:, :steps]
             totals = _prepare(u[:, block], dt[:, block], A, B[:, block], dec, h)
             _scan_forward(dec, h, totals, state)
-            y[:, block] = torch.mul(h, C[:, block, :, None, :], out=tmp).sum(-1)
+            y[:, block] = torch.mul(h, C[:, block, :, :, None], out=tmp).sum(-2)
             state = h[:, -1].clone()
         ctx.save_for_backward(u, dt, A, B, C, starts)
         return y, state
@@ -137,18 +137,18 @@ class _ChunkedScan(torch.autograd.Function):
             totals = _prepare(u_b, dt_b, A, B_b, dec, h)
             _scan_forward(dec, h, totals, start)
             # grad of each state: its read-out C_t * gy_t plus what flows back from h_{t+1}
-            torch.mul(gy[..., None], C_b[:, :, :, None, :], out=r)
+            torch.mul(gy[:, :, :, None, :], C_b[..., None], out=r)
             carry = _scan_backward(dec, r, totals, carry)
-            grad_C[:, block] = torch.matmul(gy[:, :, :, None, :], h).squeeze(-2)
-            grad_B[:, block] = torch.matmul((dt_b * u_b)[:, :, :, None, :], r).squeeze(-2)
-            grad_dtu = torch.mul(r, B_b[:, :, :, None, :], out=tmp).sum(-1)
+            grad_C[:, block] = torch.mul(h, gy[:, :, :, None, :], out=tmp).sum(-1)
+            grad_B[:, block] = torch.mul(r, (dt_b * u_b)[:, :, :, None, :], out=tmp).sum(-1)
+            grad_dtu = torch.mul(r, B_b[..., None], out=tmp).sum(-2)
             # grad of the log-decay dt * A is r_t * decay_t * h_{t-1}; built in the decay buffer
             dec[:, 1:].mul_(h[:, :-1])
             dec[:, 0].mul_(start)
             grad_log_decay = dec.mul_(r)
             grad_u[:, block] = grad_dtu * dt_b
-            grad_dt[:, block] = grad_dtu * u_b + torch.mul(grad_log_decay, A, out=tmp).sum(-1)
-            grad_A += torch.mul(grad_log_decay, dt_b[..., None], out=tmp).sum((0, 1))
+            grad_dt[:, block] = grad_dtu * u_b + torch.mul(grad_log_decay, A, out=tmp).sum(-2)
+            grad_A += torch.mul(grad_log_decay, dt_b[:, :, :, None, :], out=tmp).sum((0, 1))
         return grad_u, grad_dt, grad_A, grad_B, grad_C
 
 
@@ -157,9 +157,9 @@ def _blocks(length: int) -> list[slice]:
 
 
 def _workspace(u: torch.Tensor, A: torch.Tensor, count: int) -> list[torch.Tensor]:
-    """``count`` uninitialised (batch, block, G, P, N) tensors."""
+    """``count`` uninitialised (batch, block, G, N, P) tensors."""
     batch, length, groups, per_group = u.shape
-    shape = (batch, min(BLOCK, length), groups, per_group, A.shape[-1])
+    shape = (batch, min(BLOCK, length), groups, A.shape[1], per_group)
     return [u.new_empty(shape) for _ in range(count)]
 
 
@@ -171,13 +171,13 @@ def _prepare(
     decay: torch.Tensor,
     drive: torch.Tensor,
 ) -> torch.Tensor:
-    """Fill ``decay`` with exp(dt_t * A) and ``drive`` with dt_t u_t B_t, (batch, T, G, P, N);
-    return each sub-chunk's total decay exp(A * sum(dt)), (batch, T // SUB, G, P, N)."""
+    """Fill ``decay`` with exp(dt_t * A) and ``drive`` with dt_t u_t B_t, (batch, T, G, N, P);
+    return each sub-chunk's total decay exp(A * sum(dt)), (batch, T // SUB, G, N, P)."""
     batch, steps, groups, per_group = u.shape
-    torch.mul(dt[..., None], A, out=decay).exp_()
-    torch.mul((dt * u)[..., None], B[:, :, :, None, :], out=drive)
+    torch.mul(dt[:, :, :, None, :], A, out=decay).exp_()
+    torch.mul((dt * u)[:, :, :, None, :], B[..., None], out=drive)
     dt_sums = dt.reshape(batch, steps // SUB, SUB, groups, per_group).sum(2)
-    return torch.exp_(dt_sums[..., None] * A)
+    return torch.exp_(dt_sums[:, :, :, None, :] * A)
 
 
 def _scan_forward(
@@ -185,22 +185,21 @@ def _scan_forward(
 ) -> None:
     """In place: ``h`` holds the drives x_t on entry and the states
     h_t = decay_t * h_{t-1} + x_t on return, from h_{-1} = ``state``."""
-    subs = decay.shape[1] // SUB
-    decay_s = decay.view(decay.shape[0], subs, SUB, *decay.shape[2:])
-    h_s = h.view(decay_s.shape)
+    # position t of every sub-chunk at once: (batch, subs, G, N, P) views
+    decays, hs = _positions(decay), _positions(h)
     # 1. each sub-chunk from a zero state: where it would end on its own
-    own = h_s[:, :, 0].clone()
+    own = hs[0].clone()
     for t in range(1, SUB):
-        torch.addcmul(h_s[:, :, t], decay_s[:, :, t], own, out=own)
+        torch.addcmul(hs[t], decays[t], own, out=own)
     # 2. the true state entering each sub-chunk
     incoming = torch.empty_like(own)
     incoming[:, 0] = state
-    for s in range(1, subs):
+    for s in range(1, own.shape[1]):
         torch.addcmul(own[:, s - 1], totals[:, s - 1], incoming[:, s - 1], out=incoming[:, s])
     # 3. each sub-chunk again, from its true incoming state
     previous = incoming
     for t in range(SUB):
-        previous = torch.addcmul(h_s[:, :, t], decay_s[:, :, t], previous, out=h_s[:, :, t])
+        previous = torch.addcmul(hs[t], decays[t], previous, out=hs[t])
 
 
 def _scan_backward(
@@ -210,22 +209,26 @@ def _scan_backward(
     r_t = q_t + decay_{t+1} * r_{t+1} on return, where the step after the block contributes
     ``carry`` (its decay times its grad). Returns the carry for the block before, decay_0 * r_0.
     """
-    subs = decay.shape[1] // SUB
-    decay_s = decay.view(decay.shape[0], subs, SUB, *decay.shape[2:])
-    r_s = r.view(decay_s.shape)
+    decays, rs = _positions(decay), _positions(r)
     # 1. each sub-chunk with nothing flowing in from after it, to its decay_0 * r_0
-    own = r_s[:, :, SUB - 1].clone()
+    own = rs[SUB - 1].clone()
     for t in range(SUB - 2, -1, -1):
-        torch.addcmul(r_s[:, :, t], decay_s[:, :, t + 1], own, out=own)
-    own.mul_(decay_s[:, :, 0])
+        torch.addcmul(rs[t], decays[t + 1], own, out=own)
+    own.mul_(decays[0])
     # 2. what flows into each sub-chunk from the one after it (decay times grad)
+    subs = own.shape[1]
     incoming = torch.empty_like(own)
     incoming[:, subs - 1] = carry
     for s in range(subs - 2, -1, -1):
         torch.addcmul(own[:, s + 1], totals[:, s + 1], incoming[:, s + 1], out=incoming[:, s])
     block_carry = torch.addcmul(own[:, 0], totals[:, 0], incoming[:, 0])
     # 3. each sub-chunk again, with its true inflow
-    following = r_s[:, :, SUB - 1].add_(incoming)
+    following = rs[SUB - 1].add_(incoming)
     for t in range(SUB - 2, -1, -1):
-        following = torch.addcmul(r_s[:, :, t], decay_s[:, :, t + 1], following, out=r_s[:, :, t])
+        following = torch.addcmul(rs[t], decays[t + 1], following, out=rs[t])
     return block_carry
+
+
+def _positions(block: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """SUB views of a (batch, T, ...) block: view t holds step t of every sub-chunk."""
+    return block.view(block.shape[0], block.shape[1] // SUB, SUB, *block.shape[2:]).unbind(2)
