@@ -138,8 +138,12 @@ class Display:
 
 
 def pareto_table(result: RunResult) -> Table:
-    """The study's Pareto front (Optuna's ``best_trials``) as a table, first objective first."""
-    table = Table(title=f"Pareto front of {result.study_name} ({len(result.best_trials)} trials)")
+    """The study's Pareto front (Optuna's ``best_trials``) as a table, best first by the first
+    objective; an architecture tried by several trials is shown once, by its first trial."""
+    unique: dict[str, Any] = {}
+    for trial in sorted(result.best_trials, key=lambda t: t.number):
+        unique.setdefault(trial.user_attrs.get("arch_hash", str(trial.number)), trial)
+    table = Table(title=f"Pareto front of {result.study_name} ({len(unique)} architectures)")
     params = sorted({name for t in result.best_trials for name in t.params})
     short = {p: p.rpartition(".")[2] for p in params}
     if len(set(short.values())) < len(short):  # two sections share a key: keep the paths
@@ -150,7 +154,7 @@ def pareto_table(result: RunResult) -> Table:
         table.add_column(f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right")
     first = 0
     reverse = result.directions[first] == "maximize" if result.directions else False
-    for trial in sorted(result.best_trials, key=lambda t: t.values[first], reverse=reverse):
+    for trial in sorted(unique.values(), key=lambda t: t.values[first], reverse=reverse):
         table.add_row(
             str(trial.number),
             str(trial.user_attrs.get("family", "")),

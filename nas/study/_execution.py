@@ -76,6 +76,7 @@ def start_ray(execution: Execution) -> RayRuntime:
         "namespace": "nas",
     }
     if execution.ray_address:
+        _send_token_if_any()
         try:
             ray.init(address=execution.ray_address, **options)
         except (ConnectionError, RuntimeError, ValueError) as error:
@@ -90,6 +91,20 @@ def start_ray(execution: Execution) -> RayRuntime:
             **options,
         )
     return RayRuntime(owned=True, address=ray.get_runtime_context().gcs_address)
+
+
+def _send_token_if_any() -> None:
+    """Send this machine's Ray token when joining a cluster, unless RAY_AUTH_MODE says otherwise.
+
+    ``ray start --head`` turns token authentication on by default, but ``ray.init(address=...)``
+    sends the token (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``)
+    only in token mode; Ray's own helper switches this process to it when a token exists.
+    """
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available,
+    )
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def _stream(

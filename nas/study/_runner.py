@@ -637,9 +637,12 @@ class _Driver:
         callback = retry_callback(self.config.execution.max_retries)
         for run in list(self.in_flight.values()):
             for trial in (run.trial, *run.followers):
+                before = self.storage.get_trial(
+                    trial._trial_id
+                )  # the copy must not say interrupted
                 trial.set_user_attr("interrupted", True)
                 self.study.tell(trial, state=TrialState.FAIL)
-                callback(self.study, self.storage.get_trial(trial._trial_id))
+                callback(self.study, before)
         self.in_flight.clear()
 
     # -- history, display, result ---------------------------------------------------------

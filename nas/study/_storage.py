@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from nas.study._config import StudyConfig
 
 _SQLITE_TIMEOUT_S = 60
+_CREATION_WAIT_S = 15
 _SAMPLERS = {
     "grid": "GridSampler",
     "random": "RandomSampler",
@@ -177,6 +179,10 @@ def _check_same_study(
 ) -> None:
     directions = [d.name.lower() for d in study.directions]
     attrs = study.user_attrs
+    deadline = time.monotonic() + _CREATION_WAIT_S
+    while FINGERPRINT_ATTR not in attrs and time.monotonic() < deadline:
+        time.sleep(0.2)  # another driver may have just created it and be writing its settings
+        attrs = study.user_attrs
     if FINGERPRINT_ATTR not in attrs:
         raise UserError(
             f"the study {config.name!r} in {masked(storage.url)} was not created by nas run: "

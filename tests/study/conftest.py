@@ -9,6 +9,7 @@ every Ray on the machine).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,6 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from nas.study import Execution
+from nas.study._execution import start_ray
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -65,31 +69,36 @@ def ray_cluster(markers_root: Path) -> Iterator[str]:
         f"--object-manager-port={free_port()}",
         f"--min-worker-port={workers}", f"--max-worker-port={workers + 40}",
     ]  # fmt: skip
-    head = subprocess.Popen(
-        command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = (temp / "ray-start.log").open("wb")
+    head = subprocess.Popen(command, env=env, start_new_session=True, stdout=log, stderr=log)
     address = f"127.0.0.1:{port}"
     os.environ["NAS_TEST_MARKERS"] = str(markers_root)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
-                break
-            except (ConnectionError, RuntimeError):
-                if head.poll() is not None or time.monotonic() > deadline:
-                    message = head.stderr.read().decode()[-2000:] if head.stderr else ""
-                    raise RuntimeError(f"ray start failed: {message}") from None
-                time.sleep(1)
+        _wait_for_port(port, head, temp / "ray-start.log")
+        start_ray(Execution(ray_address=address))  # as `nas run --ray-address` joins
         yield address
     finally:
         ray.shutdown()
-        os.killpg(head.pid, signal.SIGTERM)
+        head.terminate()  # `ray start --block` stops the processes it started
         try:
             head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(head.pid, signal.SIGKILL)  # anything left in its process group
+        log.close()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_port(port: int, head: subprocess.Popen[bytes], log: Path, limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
+            raise RuntimeError(f"ray start failed: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"ray start did not listen on port {port} within {limit} s")
 
 
 @pytest.fixture
@@ -98,13 +107,3 @@ def markers(markers_root: Path) -> Path:
     for path in markers_root.iterdir():
         path.unlink()
     return markers_root
-
-
-def driver_env(ray_address: str) -> dict[str, str]:
-    """Environment of a driver subprocess that joins the test cluster."""
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(HERE), str(REPO), os.environ.get("PYTHONPATH")])
-        ),
-    }
