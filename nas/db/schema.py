@@ -29,14 +29,23 @@ Tables
 Trial user attributes (written by the driver on each Optuna trial)
 ------------------------------------------------------------------
 ``arch_hash`` (str)          the trial's architecture, key of ``architectures``
-``evaluation_ids`` (list)    ``evaluations.evaluation_id`` of the runs behind its values
-``fidelity`` (int)           0-based fidelity level the values were measured at
-``budget_hash`` (str)        ``evaluations.budget_hash`` of that level
 ``family`` / ``layout``      ``"ssm" | "attention" | "hybrid"`` and the canonical layout
-``capability`` (float)       the weighted capability (also an objective when maximised)
+``evaluation_ids`` (list)    ``evaluations.evaluation_id`` of the ``ok`` runs behind its values
+                             (one per task and seed; cached runs keep their ids)
+``fidelity`` (int)           0-based fidelity level reached (the last level when COMPLETE)
+``budget_hash`` (str)        ``evaluations.budget_hash`` of the study's budget
+``capability`` (float)       the weighted capability, when it is an objective
 ``cached`` (bool)            every evaluation came from the cache, none was trained
+``rung_values`` (list)       multi-fidelity only: the objective values used for promotion
+                             at each level reached (capability and compute objectives)
 ``fail_reason`` (str)        why a FAIL or PRUNED trial ended (absent otherwise)
-``duplicate_of`` (int)       number of the earlier trial whose values were copied
+``duplicate_of`` (int)       number of the earlier trial whose outcome was copied
+``baseline`` (str)           the study file's baseline this trial runs
+``interrupted`` (bool)       a FAIL left by Ctrl-C; a waiting copy re-runs its parameters
+
+The study's own user attributes hold ``nas_config`` (the resolved study file: space,
+tasks and weights, budget, fidelity, objectives, constraints, seeds, compute settings,
+sampler) and ``nas_fingerprint``.
 
 Example:
     >>> from sqlalchemy import create_engine
