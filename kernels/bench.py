@@ -3,9 +3,11 @@
     python -m kernels.bench [--quick] [--json PATH] [--device cpu|cuda] [--threads N]
 
 For the selective scan (B=2, dim=256, N=16) and SSD (B=2, h=8, p=32, n=64, chunk 64), at
-L in {256, 1024, 4096}, it times the forward (under no_grad) and the forward+backward (grads
-of every input) of each backend the device runs: reference and torch on CPU, plus triton on
-CUDA (Triton's CPU interpreter is for tests, not timing). Inputs look like a Mamba layer's:
+L in {256, 1024, 4096}, it times (best of several runs) the forward (under no_grad) and
+the forward+backward (grads of every input) of each backend the device runs: reference and
+torch on CPU, plus triton on CUDA (Triton's CPU interpreter is for tests, not timing).
+On a CPU shared with other work, prefer --threads 1: torch's intra-op threads then wait on
+each other at every op and the torch path slows down many times. Inputs look like a Mamba layer's:
 D, z, bias and softplus all on. On CUDA it also reports the achieved GB/s: the bytes each
 pass must move at least (every input and output read or written once per pass, see
 :func:`bytes_moved`) over the time, against the copy bandwidth measured on the device.
@@ -29,7 +31,6 @@ import math
 import multiprocessing
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -157,23 +158,22 @@ def bytes_moved(inputs: dict[str, Any], backward: bool) -> int:
 def time_call(
     fn: Callable[[], object], device: torch.device, min_total_s: float = 0.5, min_reps: int = 3
 ) -> float:
-    """Median seconds per call; the first call warms up (and is the figure if it takes >= 1 s)."""
+    """Seconds per call, the best of several: the figure least disturbed by other work on the
+    machine. The first call warms up; calls of a second or more are repeated once only."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    fn()
-    sync()
-    first = time.perf_counter() - start
-    if first >= 1.0:
-        return first
-    reps = max(min_reps, min(20, math.ceil(min_total_s / max(first, 1e-6))))
-    times = []
-    for _ in range(reps):
+
+    def once() -> float:
+        sync()
         start = time.perf_counter()
         fn()
         sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    first = once()
+    if first >= 1.0:
+        return min(first, once())
+    reps = max(min_reps, min(20, math.ceil(min_total_s / max(first, 1e-6))))
+    return min(once() for _ in range(reps))
 
 
 def copy_bandwidth(device: torch.device) -> float | None:
