@@ -116,8 +116,10 @@ def _stream(
     device: str,
     backend: str,
     num_threads: int,
+    reports: bool,
 ) -> Iterator[tuple[str, Any]]:
-    """The body of the Ray task (see the module docstring)."""
+    """The body of the Ray task (see the module docstring); without ``reports`` it yields the
+    result alone (a study without multi-fidelity has no use for intermediate evaluations)."""
     from nas.arch import ArchSpec
     from nas.proxy import Budget
 
@@ -133,7 +135,7 @@ def _stream(
                 seed,
                 device=device,
                 backend=backend,
-                on_report=lambda report: events.put(("report", report)),
+                on_report=(lambda report: events.put(("report", report))) if reports else None,
                 num_threads=num_threads,
             )
             events.put(("result", metrics.to_dict()))
@@ -142,6 +144,10 @@ def _stream(
             where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
             events.put(("error", f"{type(error).__name__}: {error}{where}"))
 
+    if not reports:
+        run()
+        yield events.get()
+        return
     # evaluate runs in a thread so that its reports can be yielded while it trains
     threading.Thread(target=run, daemon=True).start()
     while True:
@@ -161,8 +167,12 @@ def submit(
     budget: dict[str, Any],
     seed: int,
     execution: Execution,
+    *,
+    reports: bool,
 ) -> Any:
-    """Start one evaluation as a Ray streaming task; returns its ObjectRefGenerator."""
+    """Start one evaluation as a Ray streaming task; returns its ObjectRefGenerator.
+
+    ``reports``: stream the intermediate evaluations too (multi-fidelity needs them)."""
     global _remote_stream
     import ray
 
@@ -179,6 +189,7 @@ def submit(
         execution.resolved_device,
         execution.backend,
         max(1, int(execution.cpus_per_trial)),
+        reports,
     )
 
 

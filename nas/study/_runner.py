@@ -37,7 +37,14 @@ from nas.db import schema
 from nas.study import _execution
 from nas.study._cache import Evaluation, ResultStore
 from nas.study._fidelity import front_ranks, minimised, promote
-from nas.study._storage import create_or_load, masked, open_storage, retry_callback
+from nas.study._storage import (
+    create_or_load,
+    first_heartbeat,
+    masked,
+    open_storage,
+    retry_callback,
+    set_user_attrs,
+)
 
 if TYPE_CHECKING:
     from nas.arch import ArchSpec
@@ -295,7 +302,8 @@ class _Driver:
             return
         self.last_beat = now
         for run in self.in_flight.values():
-            self.storage.record_heartbeat(run.trial._trial_id)
+            for trial in (run.trial, *run.followers):
+                self.storage.record_heartbeat(trial._trial_id)
         optuna.storages.fail_stale_trials(self.study)
 
     # -- opening a trial ------------------------------------------------------------------
@@ -304,7 +312,7 @@ class _Driver:
         from nas.space import InfeasibleArchitecture
 
         trial = self.study.ask()
-        self.storage.record_heartbeat(trial._trial_id)
+        first_heartbeat(self.storage, trial._trial_id)
         try:
             arch = self.config.space.suggest(trial)
         except InfeasibleArchitecture as error:
@@ -357,6 +365,7 @@ class _Driver:
             self.budget_dict,
             unit.seed,
             self.config.execution,
+            reports=self.config.fidelity.enabled,
         )
         self.running[unit.generator] = unit
 
@@ -371,6 +380,15 @@ class _Driver:
             return
         except ray.exceptions.TaskCancelledError:
             self.running.pop(generator, None)
+            return
+        except ray.exceptions.RayTaskError as error:  # the task itself raised (not evaluate)
+            self.running.pop(generator, None)
+            reason = str(error.cause if error.cause is not None else error).strip().splitlines()
+            self._stop(
+                unit.run,
+                TrialState.FAIL,
+                f"{unit.task} seed {unit.seed}: {reason[-1] if reason else error}",
+            )
             return
         except ray.exceptions.RayError as error:  # the worker died (killed, OOM, node lost)
             self.running.pop(generator, None)
@@ -586,8 +604,8 @@ class _Driver:
         values: list[float] | None = None,
         attrs: dict[str, Any] | None = None,
     ) -> None:
-        for key, value in (attrs or {}).items():
-            trial.set_user_attr(key, value)
+        if attrs:
+            set_user_attrs(self.storage, trial._trial_id, attrs)
         self.study.tell(trial, values=values, state=state)
         self.finished_here += 1
         if state == TrialState.COMPLETE:

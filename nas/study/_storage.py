@@ -8,10 +8,12 @@ connection waits up to 60 s for a lock instead of failing. PostgreSQL goes throu
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +99,47 @@ def open_storage(
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise UserError(f"cannot open the storage {masked(parsed)}: {reason}") from None
     return storage
+
+
+def set_user_attrs(
+    storage: optuna.storages.RDBStorage, trial_id: int, attrs: Mapping[str, Any]
+) -> None:
+    """Write user attributes of a RUNNING trial in one transaction, as Optuna stores them.
+
+    Optuna's ``set_user_attr`` commits one attribute at a time; a trial's attributes are
+    written together here (faster, and never half-written). The rows are those of
+    Optuna's own model, so every Optuna reader sees them unchanged.
+    """
+    from optuna.storages._rdb.models import TrialUserAttributeModel
+
+    table = TrialUserAttributeModel.__table__
+    with storage.engine.begin() as conn:
+        conn.execute(
+            table.delete().where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
+        )
+        conn.execute(
+            table.insert(),
+            [
+                {"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
+                for k, v in attrs.items()
+            ],
+        )
+
+
+def first_heartbeat(storage: optuna.storages.RDBStorage, trial_id: int) -> None:
+    """The first heartbeat of a new trial (Optuna's ``record_heartbeat`` reads before it
+    writes; a new trial has no heartbeat yet). Without one, a trial whose driver dies is
+    never reclaimed."""
+    from optuna.storages._rdb.models import TrialHeartbeatModel
+    from sqlalchemy import func
+    from sqlalchemy.exc import IntegrityError
+
+    table = TrialHeartbeatModel.__table__
+    try:
+        with storage.engine.begin() as conn:
+            conn.execute(table.insert().values(trial_id=trial_id, heartbeat=func.now()))
+    except IntegrityError:  # it had one after all
+        storage.record_heartbeat(trial_id)
 
 
 def retry_callback(max_retry: int) -> optuna.storages.RetryHeartbeatStaleTrialCallback:
