@@ -102,23 +102,29 @@ class _ChunkedScan(torch.autograd.Function):
             dec, h, tmp = decay[:, :steps], states[:, :steps], scratch[:, :steps]
             totals = _prepare(u[:, block], dt[:, block], A, B[:, block], dec, h)
             _scan_forward(dec, h, totals, state)
-            y[:, block] = torch.mul(h, C[:, block, :, :, None], out=tmp).sum(-2)
+            torch.sum(torch.mul(h, C[:, block, :, :, None], out=tmp), -2, out=y[:, block])
             state = h[:, -1].clone()
         ctx.save_for_backward(u, dt, A, B, C, starts)
+        # the backward starts with the last block: its decays and states are kept for it
+        # (one block, the memory the backward needs anyway), sparing their recomputation
+        ctx.last_block = (decay, states)
         return y, state
 
     @staticmethod
     def backward(ctx, grad_y, grad_last):  # type: ignore[override]
         u, dt, A, B, C, starts = ctx.saved_tensors
+        kept, ctx.last_block = ctx.last_block, None  # a second backward (retain_graph) recomputes
+        decay, states = kept if kept is not None else _workspace(u, A, 2)
         grad_y = grad_y.contiguous()
         grad_u, grad_dt = torch.empty_like(u), torch.empty_like(dt)
         grad_B, grad_C = torch.empty_like(B), torch.empty_like(C)
         grad_A = torch.zeros_like(A)
-        decay, states, grads, scratch = _workspace(u, A, 4)
+        grads, scratch = torch.empty_like(decay), torch.empty_like(decay)
         # carry = decay of the next step * grad of the next state; past the end it is the
         # grad of the last state (padded steps have decay 1 and no input)
         carry = grad_last.clone() if grad_last is not None else torch.zeros_like(starts[:, 0])
-        for index, block in reversed(list(enumerate(_blocks(u.shape[1])))):
+        blocks = list(enumerate(_blocks(u.shape[1])))
+        for index, block in reversed(blocks):
             steps = block.stop - block.start
             dec, h, r, tmp = (
                 decay[:, :steps],
@@ -134,20 +140,25 @@ class _ChunkedScan(torch.autograd.Function):
                 grad_y[:, block],
             )
             start = starts[:, index]
-            totals = _prepare(u_b, dt_b, A, B_b, dec, h)
-            _scan_forward(dec, h, totals, start)
+            if kept is not None and index == len(blocks) - 1:  # still there from the forward
+                totals = _totals(dt_b, A)
+            else:
+                totals = _prepare(u_b, dt_b, A, B_b, dec, h)
+                _scan_forward(dec, h, totals, start)
             # grad of each state: its read-out C_t * gy_t plus what flows back from h_{t+1}
             torch.mul(gy[:, :, :, None, :], C_b[..., None], out=r)
             carry = _scan_backward(dec, r, totals, carry)
-            grad_C[:, block] = torch.mul(h, gy[:, :, :, None, :], out=tmp).sum(-1)
-            grad_B[:, block] = torch.mul(r, (dt_b * u_b)[:, :, :, None, :], out=tmp).sum(-1)
+            torch.sum(torch.mul(h, gy[:, :, :, None, :], out=tmp), -1, out=grad_C[:, block])
+            dtu = dt_b * u_b
+            torch.sum(torch.mul(r, dtu[:, :, :, None, :], out=tmp), -1, out=grad_B[:, block])
             grad_dtu = torch.mul(r, B_b[..., None], out=tmp).sum(-2)
             # grad of the log-decay dt * A is r_t * decay_t * h_{t-1}; built in the decay buffer
             dec[:, 1:].mul_(h[:, :-1])
             dec[:, 0].mul_(start)
             grad_log_decay = dec.mul_(r)
-            grad_u[:, block] = grad_dtu * dt_b
-            grad_dt[:, block] = grad_dtu * u_b + torch.mul(grad_log_decay, A, out=tmp).sum(-2)
+            torch.mul(grad_dtu, dt_b, out=grad_u[:, block])
+            torch.sum(torch.mul(grad_log_decay, A, out=tmp), -2, out=grad_dt[:, block])
+            grad_dt[:, block].addcmul_(grad_dtu, u_b)
             grad_A += torch.mul(grad_log_decay, dt_b[:, :, :, None, :], out=tmp).sum((0, 1))
         return grad_u, grad_dt, grad_A, grad_B, grad_C
 
@@ -172,10 +183,15 @@ def _prepare(
     drive: torch.Tensor,
 ) -> torch.Tensor:
     """Fill ``decay`` with exp(dt_t * A) and ``drive`` with dt_t u_t B_t, (batch, T, G, N, P);
-    return each sub-chunk's total decay exp(A * sum(dt)), (batch, T // SUB, G, N, P)."""
-    batch, steps, groups, per_group = u.shape
+    return each sub-chunk's total decay (see :func:`_totals`)."""
     torch.mul(dt[:, :, :, None, :], A, out=decay).exp_()
     torch.mul((dt * u)[:, :, :, None, :], B[..., None], out=drive)
+    return _totals(dt, A)
+
+
+def _totals(dt: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """Each sub-chunk's total decay exp(A * sum(dt)), (batch, T // SUB, G, N, P)."""
+    batch, steps, groups, per_group = dt.shape
     dt_sums = dt.reshape(batch, steps // SUB, SUB, groups, per_group).sum(2)
     return torch.exp_(dt_sums[:, :, :, None, :] * A)
 

@@ -286,6 +286,18 @@ def test_grad_flows_from_last_state_alone() -> None:
                 assert_close(name, want, got, 1e-4)
 
 
+@pytest.mark.parametrize("length", [40, 300])
+def test_torch_backward_twice_with_retained_graph(length: int) -> None:
+    """The torch path hands its last block from forward to backward; a second backward
+    through a retained graph must recompute it, not reuse what the first one overwrote."""
+    inputs = make_inputs(length=length)
+    y = selective_scan(**inputs, delta_softplus=True, backend="torch")
+    first = torch.autograd.grad(y.sum(), list(inputs.values()), retain_graph=True)
+    second = torch.autograd.grad(y.sum(), list(inputs.values()))
+    for name, a, b in zip(inputs, first, second, strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+
+
 def test_returns_y_alone_by_default_and_keeps_dtype() -> None:
     inputs = {k: v.detach().to(torch.bfloat16) for k, v in make_inputs(length=19).items()}
     y = selective_scan(**inputs, backend="torch")
