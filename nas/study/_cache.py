@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 
 from nas.db import schema
 
@@ -90,31 +89,18 @@ class ResultStore:
         key = (arch.arch_hash, figures.seq_len, figures.context)
         if key in self._known:
             return
-        a, f = schema.architectures, schema.arch_figures
+        row = {
+            "arch_hash": arch.arch_hash,
+            "seq_len": figures.seq_len,
+            "context": figures.context,
+            "train_flops_per_token": figures.train_flops_per_token,
+            "prefill_flops": figures.prefill_flops,
+            "decode_flops_per_token": figures.decode_flops_per_token,
+            "state_bytes": figures.state_bytes,
+        }
         with self.engine.begin() as conn:
-            if (
-                conn.execute(select(a.c.arch_hash).where(a.c.arch_hash == arch.arch_hash)).first()
-                is None
-            ):
-                _insert_ignoring_race(conn, a, _architecture_row(arch, figures))
-            exists = conn.execute(
-                select(f.c.arch_hash).where(
-                    f.c.arch_hash == arch.arch_hash,
-                    f.c.seq_len == figures.seq_len,
-                    f.c.context == figures.context,
-                )
-            ).first()
-            if exists is None:
-                row = {
-                    "arch_hash": arch.arch_hash,
-                    "seq_len": figures.seq_len,
-                    "context": figures.context,
-                    "train_flops_per_token": figures.train_flops_per_token,
-                    "prefill_flops": figures.prefill_flops,
-                    "decode_flops_per_token": figures.decode_flops_per_token,
-                    "state_bytes": figures.state_bytes,
-                }
-                _insert_ignoring_race(conn, f, row)
+            conn.execute(_insert_new(conn, schema.architectures, _architecture_row(arch, figures)))
+            conn.execute(_insert_new(conn, schema.arch_figures, row))
         self._known.add(key)
 
     def lookup(
@@ -199,13 +185,14 @@ def _architecture_row(arch: ArchSpec, figures: ComputeFigures) -> dict[str, Any]
     }
 
 
-def _insert_ignoring_race(conn: Any, table: Any, row: dict[str, Any]) -> None:
-    """Insert a row another driver may have inserted since we looked: then keep theirs."""
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(table).values(**row))
-    except IntegrityError:
-        pass
+def _insert_new(conn: Any, table: Any, row: dict[str, Any]) -> Any:
+    """INSERT that keeps the row already there (another study, or another driver, may have
+    written the same architecture)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).values(**row).on_conflict_do_nothing()
 
 
 def _from_row(row: Any) -> Evaluation:

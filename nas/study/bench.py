@@ -2,7 +2,8 @@
 Optuna loop (``study.optimize``) with the same sampler, space and storage.
 
 Run ``python -m nas.study.bench`` (``--trials``, ``--workers``, ``--samplers``). It prints
-the time per trial of both and their ratio per sampler, and writes
+the median time per trial of both over ``--repeats`` alternate runs and their ratio per
+sampler, and writes
 ``nas/study/bench_results.json``.
 Ray's start-up is excluded (the runtime is started, and its workers warmed up by a short
 study, first); everything the driver does per trial is included: suggestion, compute figures, cache lookup, the Ray
@@ -153,39 +154,53 @@ def _plain_optuna(config: Any, directory: Path) -> float:
     return time.perf_counter() - started
 
 
-def _compare(sampler: str, trials: int, workers: int) -> dict[str, Any]:
-    """Both loops with one sampler; the Ray runtime is started (and warmed up) per sampler."""
+def _compare(sampler: str, trials: int, workers: int, repeats: int) -> dict[str, Any]:
+    """Both loops with one sampler, ``repeats`` times back to back (fresh databases each
+    time); medians are kept, the ratio being the median of the pairs' ratios (the shared
+    machine's load drifts between pairs more than within one). Ray is started, and its
+    workers warmed up, once per sampler."""
+    import statistics
+
     import ray
 
     from nas.study import Display, load_study, run_study
 
+    plain, nas = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        config = load_study(_study_file(directory, sampler, trials, workers))
-        plain_s = _plain_optuna(config, directory)
         started = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         try:
-            # start-up excluded: the runtime, and workers that have imported torch and nas
-            warm_up = replace(config, name="warm-up", n_trials=4 * workers)
-            run_study(warm_up, evaluator=zero_cost_evaluate, display=Display("quiet"))
-            warm_up_s = time.perf_counter() - started
-            started = time.perf_counter()
-            result = run_study(config, evaluator=zero_cost_evaluate, display=Display("quiet"))
-            nas_s = time.perf_counter() - started
+            for repeat in range(repeats):
+                directory = Path(tmp) / str(repeat)
+                directory.mkdir()
+                config = load_study(_study_file(directory, sampler, trials, workers))
+                if repeat == 0:  # start-up excluded: workers that have imported torch and nas
+                    warm_up = replace(config, name="warm-up", n_trials=4 * workers)
+                    run_study(warm_up, evaluator=zero_cost_evaluate, display=Display("quiet"))
+                    warm_up_s = time.perf_counter() - started
+                plain.append(_plain_optuna(config, directory) / trials)
+                started = time.perf_counter()
+                result = run_study(config, evaluator=zero_cost_evaluate, display=Display("quiet"))
+                counts = result.counts
+                nas.append(
+                    (time.perf_counter() - started)
+                    / (counts.complete + counts.pruned + counts.failed)
+                )
         finally:
             ray.shutdown()
-    finished = result.counts.complete + result.counts.pruned + result.counts.failed
+    plain_s, nas_s = statistics.median(plain), statistics.median(nas)
+    ratios = [n / p for n, p in zip(nas, plain, strict=True)]  # each pair ran back to back
     return {
         "sampler": sampler,
         "trials": trials,
         "workers": workers,
+        "repeats": repeats,
         "storage": "sqlite (WAL)",
-        "plain_optuna_ms_per_trial": round(1000 * plain_s / trials, 2),
-        "nas_run_ms_per_trial": round(1000 * nas_s / max(1, finished), 2),
-        "ratio": round((nas_s / max(1, finished)) / (plain_s / trials), 3),
+        "plain_optuna_ms_per_trial": round(1000 * plain_s, 2),
+        "nas_run_ms_per_trial": round(1000 * nas_s, 2),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratios_per_repeat": [round(r, 3) for r in ratios],
         "ray_start_and_warm_up_s": round(warm_up_s, 1),
-        "nas_trials_finished": finished,
     }
 
 
@@ -198,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--repeats", type=int, default=3, help="alternate runs per sampler (medians)"
+    )
+    parser.add_argument(
         "--samplers",
         nargs="+",
         default=["random", "tpe", "nsgaii"],
@@ -207,13 +225,17 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     logging.getLogger("optuna").setLevel(logging.WARNING)
 
-    runs = [_compare(sampler, args.trials, args.workers) for sampler in args.samplers]
-    print(f"{args.trials} trials each, SQLite, {args.workers} workers, zero-cost evaluator")
+    runs = [_compare(s, args.trials, args.workers, args.repeats) for s in args.samplers]
+    print(
+        f"{args.trials} trials each, SQLite, {args.workers} workers, zero-cost evaluator, "
+        f"medians of {args.repeats}"
+    )
     print(f"{'sampler':8s} {'plain optuna':>14s} {'nas run':>14s} {'ratio':>7s}")
     for run in runs:
         print(
             f"{run['sampler']:8s} {run['plain_optuna_ms_per_trial']:9.1f} ms/tr "
-            f"{run['nas_run_ms_per_trial']:9.1f} ms/tr {run['ratio']:6.2f}x"
+            f"{run['nas_run_ms_per_trial']:9.1f} ms/tr {run['ratio']:6.2f}x  "
+            f"(each: {', '.join(f'{r:.2f}' for r in run['ratios_per_repeat'])})"
         )
     print("target: <= 1.2x; Ray start-up and worker warm-up excluded")
     args.out.write_text(json.dumps(runs, indent=2) + "\n")
