@@ -159,7 +159,13 @@ def pareto_table(result: RunResult) -> Table:
             str(trial.number),
             str(trial.user_attrs.get("family", "")),
             str(trial.user_attrs.get("layout", "")),
-            *(str(trial.params.get(p, "")) for p in params),
+            *(_param(trial.params.get(p)) for p in params),
             *(human(v, n) for n, v in zip(result.objectives, trial.values, strict=True)),
         )
     return table
+
+
+def _param(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
