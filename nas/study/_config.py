@@ -214,7 +214,7 @@ def load_study(path: str | Path) -> StudyConfig:
     Example:
         >>> config = load_study("studies/quickstart.yaml")
         >>> config.name, [o.name for o in config.objectives]
-        ('quickstart', ['capability', 'state_bytes'])
+        ('quickstart', ['capability', 'train_flops_per_token', 'state_bytes'])
     """
     path = Path(path)
     try:
