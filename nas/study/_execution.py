@@ -13,6 +13,7 @@ import importlib
 import math
 import os
 import queue
+import socket
 import tempfile
 import threading
 import traceback
@@ -76,6 +77,7 @@ def start_ray(execution: Execution) -> RayRuntime:
         "namespace": "nas",
     }
     if execution.ray_address:
+        _check_reachable(execution.ray_address)
         _send_token_if_any()
         try:
             ray.init(address=execution.ray_address, **options)
@@ -91,6 +93,22 @@ def start_ray(execution: Execution) -> RayRuntime:
             **options,
         )
     return RayRuntime(owned=True, address=ray.get_runtime_context().gcs_address)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once when nothing listens at a ``host:port`` address (``ray.init`` would keep
+    retrying for minutes); other forms (``auto``, ``ray://...``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as error:
+        raise UserError(
+            f"cannot join the Ray cluster at {address}: {error.strerror or error}. Start it with "
+            "`ray start --head --port=PORT` (Redis may hold Ray's default 6379), or leave "
+            "--ray-address out to start Ray locally"
+        ) from None
 
 
 def _send_token_if_any() -> None:

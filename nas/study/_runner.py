@@ -151,8 +151,12 @@ def run_study(
         >>> len(result.best_trials) > 0                                 # doctest: +SKIP
         True
     """
-    driver = _Driver(config, evaluator or config.execution.evaluator, display)
-    return driver.run()
+    runtime = _execution.start_ray(config.execution)  # before the database: fail early
+    try:
+        driver = _Driver(config, evaluator or config.execution.evaluator, display)
+        return driver.run()
+    finally:
+        runtime.shutdown()
 
 
 class _Driver:
@@ -197,7 +201,6 @@ class _Driver:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> RunResult:
-        runtime = _execution.start_ray(self.config.execution)
         try:
             with warnings.catch_warnings(), self._sigint(), self._showing():
                 # ask/tell with heartbeats is what this driver does on purpose
@@ -217,7 +220,6 @@ class _Driver:
         finally:
             if self.in_flight:
                 self._abandon_in_flight()
-            runtime.shutdown()
         return self._result()
 
     def _should_end(self) -> bool:

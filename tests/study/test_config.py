@@ -211,3 +211,16 @@ def test_parse_duration() -> None:
     assert [parse_duration(t) for t in ("90", "90s", "1.5m", "2h", 7)] == [90, 90, 90, 7200, 7]
     with pytest.raises(ValueError):
         parse_duration("-3s")
+
+
+def test_unreachable_ray_address_fails_at_once() -> None:
+    import socket
+
+    from nas.study._execution import _check_reachable
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: refused
+        with pytest.raises(UserError, match=f"cannot join the Ray cluster at 127.0.0.1:{port}"):
+            _check_reachable(f"127.0.0.1:{port}")
+    _check_reachable("auto")  # left to Ray
