@@ -31,13 +31,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for name in _COMMAND_MODULES:
         if chosen is not None and name != chosen:
             continue
-        try:
-            module = importlib.import_module(f"nas.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"nas.cli.{name}":
-                continue  # that command group is not part of this build yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"nas.cli.{name}").register(subparsers)
     return parser
 
 
