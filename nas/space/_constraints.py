@@ -38,8 +38,7 @@ from typing import Any
 
 from nas import compute
 from nas.arch import ArchSpec
-from nas.errors import UserError
-from nas.space._yaml import did_you_mean
+from nas.errors import UserError, did_you_mean
 
 UNITS = {
     "K": 1e3,

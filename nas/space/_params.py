@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nas.arch import LayoutError, parse_layout, parse_ratio
+from nas.errors import did_you_mean
 from nas.space._schema import CHOICE_KEYS, RANGE_KEYS, Key
-from nas.space._yaml import Location, Problem, YamlNode, did_you_mean
+from nas.space._yaml import Location, Problem, YamlNode
 
 ParamKind = Literal["fixed", "choice", "int", "float"]
 _TAG = "tag:yaml.org,2002:"

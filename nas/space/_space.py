@@ -27,6 +27,7 @@ from nas.arch import (
     parse_layout,
     parse_ratio,
 )
+from nas.errors import did_you_mean
 from nas.space._constraints import Constraint, ConstraintError, parse_constraint
 from nas.space._params import Param, fixed_param, parse_param
 from nas.space._schema import (
@@ -43,7 +44,6 @@ from nas.space._yaml import (
     Problem,
     SpaceError,
     YamlNode,
-    did_you_mean,
     from_python,
     read_yaml,
 )

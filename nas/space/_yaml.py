@@ -9,7 +9,6 @@ is a float although YAML 1.1 calls it a string.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,9 +206,3 @@ def from_python(value: Any, label: str) -> YamlNode:
     else:
         tag, text = "str", str(value)
     return YamlNode("scalar", text, location, tag=_TAG + tag)
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest candidate, or ``""``."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""

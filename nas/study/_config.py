@@ -6,7 +6,6 @@ same YAML reader (with marks) as search spaces. See :mod:`nas.study` for the for
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import itertools
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nas.arch import LayoutError, parse_layout
-from nas.errors import UserError
+from nas.errors import UserError, did_you_mean
 from nas.space import (
     Constraint,
     ConstraintError,
@@ -242,11 +241,6 @@ def parse_duration(text: str | float | int) -> float:
     return seconds
 
 
-def _did_you_mean(word: str, candidates: Any) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 class _Reader:
     """Turns the YAML tree into a StudyConfig, collecting every problem on the way."""
 
@@ -291,7 +285,7 @@ class _Reader:
         for name, location in node.key_locations.items():
             if name not in allowed:
                 where = f"{key}.{name}" if key else name
-                self.problem(location, where, f"unknown key{_did_you_mean(name, allowed)}")
+                self.problem(location, where, f"unknown key{did_you_mean(name, allowed)}")
         return node.value
 
     # -- the file -------------------------------------------------------------------------
@@ -543,7 +537,7 @@ class _Reader:
                 self.problem(
                     location,
                     f"objectives.{name}",
-                    f"unknown objective{_did_you_mean(name, OBJECTIVES)}; objectives: "
+                    f"unknown objective{did_you_mean(name, OBJECTIVES)}; objectives: "
                     + ", ".join(OBJECTIVES),
                 )
                 continue
@@ -615,7 +609,7 @@ class _Reader:
             self.problem(
                 name_node,
                 "sampler.name",
-                f"unknown sampler {given!r}{_did_you_mean(given, SAMPLERS)}; samplers: "
+                f"unknown sampler {given!r}{did_you_mean(given, SAMPLERS)}; samplers: "
                 + ", ".join(SAMPLERS),
             )
             return None, 0, options
@@ -647,7 +641,7 @@ class _Reader:
                 self.problem(
                     node.key_locations.get(key, node.location),
                     f"sampler.{key}",
-                    f"{name} takes no option {key!r}{_did_you_mean(key, accepted)}"
+                    f"{name} takes no option {key!r}{did_you_mean(key, accepted)}"
                     + (f"; its options: {', '.join(sorted(accepted))}" if accepted else ""),
                 )
 
@@ -742,7 +736,7 @@ class _Reader:
                         self.problem(
                             item.key_locations[name],
                             f"{key}.{name}",
-                            f"not a searched parameter of the space{_did_you_mean(name, choices)}"
+                            f"not a searched parameter of the space{did_you_mean(name, choices)}"
                             f"; searched: {', '.join(searched) or 'none'}",
                         )
             else:

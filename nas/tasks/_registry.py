@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
-
-from nas.errors import UserError
+from nas.errors import UserError, did_you_mean
 from nas.tasks._base import FILLER_PARAM, Param, Task
 from nas.tasks._byte_lm import ByteLM
 from nas.tasks._filler import FillerTask
@@ -39,7 +36,7 @@ def get_task(spec: str | Task) -> Task:
     name = name.strip()
     if name not in TASKS:
         raise UserError(
-            f"unknown task {name!r}{_did_you_mean(name, TASKS)}; tasks: {', '.join(TASKS)}"
+            f"unknown task {name!r}{did_you_mean(name, TASKS)}; tasks: {', '.join(TASKS)}"
         )
     cls = TASKS[name]
     schema: dict[str, Param] = {p.name: p for p in (*cls.PARAMS, FILLER_PARAM)}
@@ -51,7 +48,7 @@ def get_task(spec: str | Task) -> Task:
             raise UserError(f"task {text!r}: {item!r} is not key=value")
         if key not in schema:
             raise UserError(
-                f"task {text!r}: unknown parameter {key!r}{_did_you_mean(key, schema)}; "
+                f"task {text!r}: unknown parameter {key!r}{did_you_mean(key, schema)}; "
                 f"{name} takes {', '.join(sorted(schema))}"
             )
         if key in given:
@@ -64,8 +61,3 @@ def get_task(spec: str | Task) -> Task:
     filler = values.pop(FILLER_PARAM.name)
     task = cls(values)
     return FillerTask(task, filler) if filler else task
-
-
-def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
