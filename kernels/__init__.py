@@ -14,7 +14,15 @@ Example:
     torch.Size([1, 4, 10])
 """
 
+from kernels._backend import BACKENDS, resolve_backend
 from kernels.selective_scan import selective_scan, selective_scan_step
 from kernels.ssd import ssd, ssd_step
 
-__all__ = ["selective_scan", "selective_scan_step", "ssd", "ssd_step"]
+__all__ = [
+    "BACKENDS",
+    "resolve_backend",
+    "selective_scan",
+    "selective_scan_step",
+    "ssd",
+    "ssd_step",
+]

@@ -75,7 +75,7 @@ from nas.db._database import Database, UnknownStudy, delete_study
 from nas.db._export import FORMATS, format_for, write_frame
 from nas.db._pareto import non_dominated
 from nas.db._readonly import SQLRefused
-from nas.db._storage import StorageError, masked
+from nas.db._storage import StorageError, masked, parse_url
 from nas.db._where import Where, WhereError
 
 __all__ = [
@@ -90,5 +90,6 @@ __all__ = [
     "format_for",
     "masked",
     "non_dominated",
+    "parse_url",
     "write_frame",
 ]

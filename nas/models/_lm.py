@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kernels._backend import BACKENDS
+from kernels import BACKENDS
 from nas.arch import ATTENTION, MLP, SSM, ArchSpec
 from nas.models._attention import Attention
 from nas.models._init import INIT_STD, residual_std

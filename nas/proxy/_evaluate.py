@@ -21,7 +21,7 @@ import psutil
 import torch
 import torch.nn.functional as F
 
-from kernels._backend import resolve_backend
+from kernels import resolve_backend
 from nas.arch import ArchSpec
 from nas.compute import train_flops_per_token
 from nas.errors import UserError

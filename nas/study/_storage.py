@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from nas.db import schema
-from nas.db._storage import masked, parse_url
+from nas.db import masked, parse_url, schema
 from nas.errors import UserError
 
 if TYPE_CHECKING:
