@@ -264,7 +264,7 @@ def _train(
             wall_s=time.perf_counter() - started,
             counterpart_of=counterpart_of,
         )
-        curve.append(_curve_entry(report))
+        curve.append(report.curve_entry())
         interval_loss, interval_steps = 0.0, 0
         yield report
     return result("ok")
@@ -320,19 +320,6 @@ def _with_gap(result: TaskResult, clean: TaskResult) -> TaskResult:
         metrics["clean_capability"] = clean.capability
         metrics["filler_gap"] = clean.capability - result.capability
     return replace(result, metrics=metrics, clean=clean)
-
-
-def _curve_entry(report: Report) -> dict[str, float]:
-    return {
-        "step": report.step,
-        "tokens": report.tokens,
-        "flops": report.flops,
-        "fraction": report.fraction,
-        "wall_s": report.wall_s,
-        "loss": report.loss,
-        "capability": report.capability,
-        **{f"eval_{name}": value for name, value in report.metrics.items()},
-    }
 
 
 def _describe(exc: BaseException) -> str:

@@ -38,6 +38,19 @@ class Report:
         """Share of this task's budget done."""
         return self.step / self.steps
 
+    def curve_entry(self) -> dict[str, float]:
+        """This report as one learning-curve point, as ``TaskResult.curve`` stores it."""
+        return {
+            "step": self.step,
+            "tokens": self.tokens,
+            "flops": self.flops,
+            "fraction": self.fraction,
+            "wall_s": self.wall_s,
+            "loss": self.loss,
+            "capability": self.capability,
+            **{f"eval_{name}": value for name, value in self.metrics.items()},
+        }
+
 
 @dataclass(frozen=True)
 class TaskResult:

@@ -519,7 +519,7 @@ class _Driver:
                     status="stopped",
                     capability=float(last.capability),
                     metrics=dict(last.metrics),
-                    curve=[_curve_entry(r) for r in unit.reports if r.counterpart_of is None],
+                    curve=[r.curve_entry() for r in unit.reports if r.counterpart_of is None],
                     steps=last.steps,
                     fidelity=run.level,
                 )
@@ -742,9 +742,3 @@ def _flops(metrics: dict[str, Any], curve: list[dict[str, Any]]) -> float:
     if "flops" in metrics:
         return float(metrics["flops"])
     return float(curve[-1]["flops"]) if curve else 0.0
-
-
-def _curve_entry(report: Any) -> dict[str, Any]:
-    from nas.proxy._evaluate import _curve_entry as entry
-
-    return entry(report)
