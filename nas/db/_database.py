@@ -38,9 +38,6 @@ DRIVER_ATTRS = (
     "evaluation_ids",
 )
 _SHOWN_ELSEWHERE = frozenset({"arch_hash", "family", "layout"})
-# The study user attribute where the driver keeps the study's settings (tasks, compute
-# lengths, ...); nas.study._storage.CONFIG_ATTR.
-CONFIG_ATTR = "nas_config"
 
 
 class UnknownStudy(UserError):
@@ -516,7 +513,7 @@ class _Catalogue:
         self._conn, self._study_id = conn, study_id
         self.objectives = objectives
         self.nas_tables = schema.read_version(conn) is not None
-        config = frames.study_user_attr(conn, study_id, CONFIG_ATTR) if self.nas_tables else None
+        config = frames.study_user_attr(conn, study_id, schema.CONFIG_ATTR) if self.nas_tables else None
         config = config if isinstance(config, dict) else {}
         tasks = list(config.get("tasks") or [])
         if self.nas_tables and not tasks:  # a study written by other means: ask its evaluations

@@ -87,6 +87,11 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 """Version of the tables below; bump it with a step in :func:`upgrade` when they change."""
 
+CONFIG_ATTR = "nas_config"
+"""Study user attribute holding the resolved study file (see the module docstring)."""
+FINGERPRINT_ATTR = "nas_fingerprint"
+"""Study user attribute holding a hash of that file, to refuse resuming a changed study."""
+
 metadata = MetaData()
 
 schema_version = Table(

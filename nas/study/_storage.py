@@ -37,7 +37,6 @@ _SAMPLERS = {
     "nsgaiii": "NSGAIIISampler",
     "gp": "GPSampler",
 }
-CONFIG_ATTR, FINGERPRINT_ATTR = "nas_config", "nas_fingerprint"
 
 __all__ = ["masked"]
 
@@ -202,8 +201,8 @@ def create_or_load(
         with warnings.catch_warnings():  # set_metric_names is stable in use, "experimental" in name
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(config.objective_names)
-        study.set_user_attr(CONFIG_ATTR, config.summary)
-        study.set_user_attr(FINGERPRINT_ATTR, config.fingerprint())
+        study.set_user_attr(schema.CONFIG_ATTR, config.summary)
+        study.set_user_attr(schema.FINGERPRINT_ATTR, config.fingerprint())
         for baseline in config.baselines:
             study.enqueue_trial(baseline.params, user_attrs={"baseline": baseline.label})
         return study, True
@@ -222,17 +221,17 @@ def _check_same_study(
     directions = [d.name.lower() for d in study.directions]
     attrs = study.user_attrs
     deadline = time.monotonic() + _CREATION_WAIT_S
-    while FINGERPRINT_ATTR not in attrs and time.monotonic() < deadline:
+    while schema.FINGERPRINT_ATTR not in attrs and time.monotonic() < deadline:
         time.sleep(0.2)  # another driver may have just created it and be writing its settings
         attrs = study.user_attrs
-    if FINGERPRINT_ATTR not in attrs:
+    if schema.FINGERPRINT_ATTR not in attrs:
         raise UserError(
             f"the study {config.name!r} in {masked(storage.url)} was not created by nas run: "
             "give the study another name"
         )
-    if attrs[FINGERPRINT_ATTR] == config.fingerprint() and directions == config.directions:
+    if attrs[schema.FINGERPRINT_ATTR] == config.fingerprint() and directions == config.directions:
         return
-    stored = attrs.get(CONFIG_ATTR, {})
+    stored = attrs.get(schema.CONFIG_ATTR, {})
     differing = [
         key
         for key in (
