@@ -154,7 +154,7 @@ def write_synthetic(
         [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE], study_name
     )
     storage.set_study_system_attr(study_id, "study:metric_names", list(OBJECTIVES))
-    storage.set_study_user_attr(study_id, "nas_config", {  # what the study driver records
+    storage.set_study_user_attr(study_id, schema.CONFIG_ATTR, {  # what the study driver records
         "name": study_name, "tasks": TASKS, "objectives": OBJECTIVES,
         "fidelity": {"levels": [s / FIDELITY_STEPS[-1] for s in FIDELITY_STEPS], "eta": 2.0},
         "compute": {"seq_len": SEQ_LEN, "context": CONTEXT}, "seeds": [0, 1],
@@ -217,17 +217,14 @@ def write_synthetic(
                 continue
             cached = False
             capabilities = _capabilities(arch, fidelity, seed_, rng)
-            call_wall = float(
-                arch.figures["train_flops_per_token"]
-                * FIDELITY_STEPS[fidelity]
-                * 16
-                * SEQ_LEN
-                / 5e10
+            ideal_wall = float(
+                arch.figures["train_flops_per_token"] * FIDELITY_STEPS[fidelity] * 16 * SEQ_LEN / 5e10
             )
-            call_wall *= float(rng.uniform(0.8, 1.3))
-            wall += call_wall
             ids = []
             for task, capability in capabilities.items():
+                # The driver trains each task in its own evaluate call.
+                call_wall = ideal_wall * float(rng.uniform(0.8, 1.3))
+                wall += call_wall
                 failed = state == "FAIL"
                 metrics: dict[str, float] = {
                     "accuracy": round(capability, 4),

@@ -135,6 +135,8 @@ def test_trial_detail_has_evaluations_and_curves(db: Database, everything: pd.Da
     assert len(runs) == detail["trial"]["n_evaluations"] == 6  # 3 tasks x 2 seeds
     assert {run["task_label"] for run in runs} == {"mqar:filler=0", "mqar:filler=2", "byte_lm"}
     assert all(run["curve"] and "capability" in run["curve"][-1] for run in runs)
+    # Each evaluation is its own training run: the trial's time is their sum.
+    assert detail["trial"]["eval_wall_s"] == pytest.approx(sum(run["wall_s"] for run in runs))
     curves = db.curves("alpha", numbers=[number])
     assert set(curves["number"]) == {number} and len(curves) == sum(len(r["curve"]) for r in runs)
 
