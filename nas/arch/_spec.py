@@ -131,9 +131,19 @@ class ArchSpec:
                 raise ValueError(f"layout {layout!r} has {letter} blocks but no {name} settings")
         if self.ssm is not None:
             self._check_ssm(self.ssm)
-        if self.attention is not None and self.d_model % self.attention.n_heads:
+        if self.attention is not None:
+            self._check_attention(self.attention)
+
+    def _check_attention(self, attention: AttentionSpec) -> None:
+        if self.d_model % attention.n_heads:
             raise ValueError(
-                f"attention.n_heads ({self.attention.n_heads}) must divide d_model ({self.d_model})"
+                f"attention.n_heads ({attention.n_heads}) must divide d_model ({self.d_model})"
+            )
+        head_dim = attention.head_dim(self.d_model)
+        if attention.rope and head_dim % 2:  # RoPE rotates channel pairs
+            raise ValueError(
+                f"attention.rope needs an even head_dim, got d_model / n_heads = {head_dim}: "
+                "change n_heads or d_model, or set attention.rope to false"
             )
 
     def _check_ssm(self, ssm: SSMSpec) -> None:

@@ -64,12 +64,7 @@ class RotaryEmbedding(nn.Module):
     """RoPE (Su et al., 2021), rotate-half convention: channel i pairs with i + head_dim/2."""
 
     def __init__(self, head_dim: int, theta: float) -> None:
-        super().__init__()
-        if head_dim % 2:
-            raise ValueError(
-                f"RoPE needs an even head_dim, got d_model / n_heads = {head_dim}: change n_heads "
-                "or d_model, or set attention.rope to false"
-            )
+        super().__init__()  # ArchSpec guarantees an even head_dim when RoPE is on
         inv_freq = theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 

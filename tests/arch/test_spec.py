@@ -116,6 +116,10 @@ def test_parse_pattern_and_overrides():
     ("build", "message"),
     [
         (lambda: ArchSpec(layout="AF", d_model=30), r"n_heads \(4\) must divide d_model \(30\)"),
+        (
+            lambda: ArchSpec(layout="AF", d_model=36, attention=AttentionSpec(n_heads=4)),
+            r"attention.rope needs an even head_dim, got d_model / n_heads = 9",
+        ),
         (lambda: AttentionSpec(n_heads=4, n_kv_heads=3), "must divide n_heads"),
         (lambda: ArchSpec(layout="M", ssm=SSMSpec(headdim=48)), "must divide d_inner"),
         (lambda: ArchSpec(layout="M", ssm=SSMSpec(ngroups=3)), "must divide the 8 Mamba-2 heads"),
