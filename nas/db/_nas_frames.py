@@ -113,6 +113,7 @@ def evaluation_rows(
     ``evaluation_ids`` maps trial_id -> list of ids. With ``detail``, metrics, curves and
     every measurement column come too.
     """
+    import numpy as np
     import pandas as pd
 
     e = schema.evaluations
@@ -124,7 +125,7 @@ def evaluation_rows(
              "versions_json", "study_name", "trial_number", "created_at", "arch_hash"] if detail else []  # fmt: skip
     gap = json_number(conn, e.c.metrics_json, "filler_gap")
     query = select(*(e.c[n] for n in base + extra), gap)
-    ids = sorted(set(links))
+    ids = np.unique(links.to_numpy()).tolist()
     if len(ids) <= MAX_IN_LIST:
         query = query.where(e.c.evaluation_id.in_(ids))
     elif ids:  # the study's rows lie in one id range (cache hits may reach below it)

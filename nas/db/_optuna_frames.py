@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -18,13 +18,27 @@ if TYPE_CHECKING:
 
 def distinct_names(conn: Connection, study_id: int) -> tuple[list[str], list[str]]:
     """(parameter names, user attribute keys) used by the study's trials."""
-    t = ot.trials
-    in_study = select(t.c.trial_id).where(t.c.study_id == study_id).scalar_subquery()
-    p, a = ot.trial_params, ot.trial_user_attributes
+    t, p, a = ot.trials, ot.trial_params, ot.trial_user_attributes
+    first, last, count = conn.execute(
+        select(func.min(t.c.trial_id), func.max(t.c.trial_id), func.count()).where(
+            t.c.study_id == study_id
+        )
+    ).one()
+    if count and last - first + 1 == count:
+        # The study owns every id in its range (the usual case): one index range scan
+        # instead of a lookup per trial.
+        def in_study(column: Any) -> Any:
+            return column.between(first, last)
+    else:
+        ids = select(t.c.trial_id).where(t.c.study_id == study_id).scalar_subquery()
+
+        def in_study(column: Any) -> Any:
+            return column.in_(ids)
+
     param_names = conn.execute(
-        select(p.c.param_name).where(p.c.trial_id.in_(in_study)).distinct()
+        select(p.c.param_name).where(in_study(p.c.trial_id)).distinct()
     ).scalars()
-    attr_keys = conn.execute(select(a.c.key).where(a.c.trial_id.in_(in_study)).distinct()).scalars()
+    attr_keys = conn.execute(select(a.c.key).where(in_study(a.c.trial_id)).distinct()).scalars()
     return sorted(param_names), sorted(attr_keys)
 
 

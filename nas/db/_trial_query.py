@@ -193,7 +193,7 @@ def read(
     out = _decode(raw, request)
     if arch_hash is not None:
         hashes = raw["\0arch"]
-        per_arch = _architectures(conn, request, set(hashes.dropna()), setting)
+        per_arch = _architectures(conn, request, hashes.dropna().unique().tolist(), setting)
         spread = per_arch.reindex(hashes.to_numpy())
         spread.index = raw.index
         if "arch_hash" in request.arch:
@@ -215,7 +215,7 @@ def study_arch_hashes(study_id: int) -> Any:
 def _architectures(
     conn: Connection,
     request: Request,
-    hashes: set[str],
+    hashes: Collection[str],
     setting: tuple[int, int],
 ) -> pd.DataFrame:
     """Architecture and figure columns per architecture hash (the frame's index)."""
@@ -234,7 +234,7 @@ def _architectures(
         ]
         return pd.DataFrame(found, columns=["arch_hash", *columns]).set_index("arch_hash")
 
-    out = pd.DataFrame(index=pd.Index(sorted(hashes), name="arch_hash"))
+    out = pd.DataFrame(index=pd.Index(ordered, name="arch_hash"))
     table_columns = _arch_table_columns(request.arch)
     if table_columns:
         arch = rows_of(schema.architectures, table_columns).reindex(out.index)
@@ -349,12 +349,12 @@ def _decode_json(texts: pd.Series) -> pd.Series:
     plain = texts.to_numpy(dtype=object, na_value="null")
     parsed = json.loads("[" + ",".join(plain.tolist()) + "]")
     values = pd.Series(parsed, index=texts.index, dtype=object)
-    kinds = {type(v) for v in parsed if v is not None}
-    if kinds == {bool}:
+    kind = pd.api.types.infer_dtype(parsed, skipna=True)  # in C, not a Python loop
+    if kind == "boolean":
         return values.astype("boolean")
-    if kinds and kinds <= {int}:
+    if kind == "integer":
         return values.astype("Int64")
-    if kinds and kinds <= {int, float}:
+    if kind in ("floating", "mixed-integer-float"):
         return values.astype(float)
     return values
 
