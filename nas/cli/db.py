@@ -235,7 +235,7 @@ def _cell(column: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float) or column == "number":
         text = str(value)[:19] if hasattr(value, "isoformat") else str(value)
         return escape(text)
-    if abs(value) >= 1e5:
+    if abs(value) >= 1e5 or "bytes" in column:  # one unit down a bytes column, not 7360 by 2 MiB
         return format_figure(column, value, short=True)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 

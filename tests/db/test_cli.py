@@ -33,6 +33,17 @@ def test_trials_sort_with_a_leading_minus_and_limit(capsys, synthetic_url: str) 
     assert "layout" in rows[0] and "cap.byte_lm" in rows[0]  # json carries every column
 
 
+def test_table_cells_read_at_a_glance() -> None:
+    from nas.cli.db import _cell
+
+    assert [_cell("state_bytes", 7360), _cell("state_bytes", 2 * 2**20)] == ["7.19 KiB", "2 MiB"]
+    assert [_cell("params", 209_000), _cell("params", 900), _cell("capability", 0.123456)] == [
+        "209K",
+        "900",
+        "0.1235",
+    ]
+
+
 def test_trials_where_and_columns_as_csv(capsys, synthetic_url: str) -> None:
     code, out, _ = run(capsys, "db", "trials", "alpha", "--storage", synthetic_url, "--where",
                        "family == 'ssm' and d_state >= 32", "--columns", "family,d_state", "--format", "csv")  # fmt: skip
