@@ -40,7 +40,7 @@ The study file
                                       # [seq_len: the longest task's, context: 8192]
     constraints: ["params <= 2M"]     # on top of the space's own; same expression language
     sampler: {name: tpe, seed: 0, n_startup_trials: 5}   # grid | random | tpe | nsgaii |
-                                      # nsgaiii | gp (needs scipy); other keys go to the
+                                      # nsgaiii | gp; other keys go to the
                                       # Optuna sampler; a bare name works too   [tpe, seed 0]
     n_trials: 50                      # finished trials in the study, earlier runs included
     timeout: 30m                      # stop starting trials after this (s, m or h)

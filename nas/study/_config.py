@@ -7,7 +7,6 @@ same YAML reader (with marks) as search spaces. See :mod:`nas.study` for the for
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 import math
@@ -618,10 +617,6 @@ class _Reader:
                 name_node,
                 "sampler.name",
                 "grid needs a finite space, and this one has a continuous range: use tpe or random",
-            )
-        if given == "gp" and importlib.util.find_spec("scipy") is None:
-            self.problem(
-                name_node, "sampler.name", "Optuna's gp sampler needs scipy: pip install scipy"
             )
         self.check_sampler_options(node, given, options)
         return given, seed if seed is not None else 0, options

@@ -9,6 +9,7 @@ import pytest
 
 from nas.errors import UserError
 from nas.study import StudyError, load_study, parse_duration
+from nas.study._storage import make_sampler, sampler_class
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = REPO / "search_spaces" / "quickstart.yaml"
@@ -172,9 +173,7 @@ def test_space_problems_and_grid_on_continuous_space(tmp_path: Path) -> None:
     found = problems(tmp_path, GOOD.replace(f"space: {SPACE}", space_line))
     # The column of the offending 0 depends on where the repository is checked out.
     column = space_line.index(", 0]") + 3
-    assert found == [
-        f"{tmp_path / 'study.yaml'}:2:{column}: d_model[1]: must be at least 1, got 0"
-    ]
+    assert found == [f"{tmp_path / 'study.yaml'}:2:{column}: d_model[1]: must be at least 1, got 0"]
     continuous = REPO / "search_spaces" / "state_size.yaml"
     found = problems(tmp_path, GOOD.replace(str(SPACE), str(continuous)))
     assert found == [
@@ -224,3 +223,15 @@ def test_unreachable_ray_address_fails_at_once() -> None:
         with pytest.raises(UserError, match=f"cannot join the Ray cluster at 127.0.0.1:{port}"):
             _check_reachable(f"127.0.0.1:{port}")
     _check_reachable("auto")  # left to Ray
+
+
+@pytest.mark.parametrize("name", ["random", "tpe", "nsgaii", "nsgaiii", "gp"])
+def test_every_sampler_builds_with_its_seed(tmp_path: Path, name: str) -> None:
+    config = load_study(
+        write(
+            tmp_path,
+            GOOD.replace("sampler: grid", f"sampler: {{name: {name}, seed: 7}}\nn_trials: 3"),
+        )
+    )
+    assert (config.sampler, config.sampler_seed) == (name, 7)
+    assert isinstance(make_sampler(config, config.sampler_seed), sampler_class(name))
