@@ -70,12 +70,15 @@ def _run(args: argparse.Namespace) -> int:
     if result.best_trials:
         out.print(pareto_table(result))
     c = result.counts
+    infeasible = f", {c.infeasible} infeasible (not trained)" if c.infeasible else ""
     out.print(
-        f"{result.study_name}: {c.complete} complete, {c.pruned} pruned, {c.failed} failed in "
-        f"{result.wall_s:.0f} s ({c.trained} evaluations trained, {c.cached} cached, "
-        f"{c.stopped} stopped early) · {masked(config.storage)}",
+        f"{result.study_name}: {c.complete} complete, {c.pruned} pruned, {c.failed} failed"
+        f"{infeasible} in {result.wall_s:.0f} s ({c.trained} evaluations trained, {c.cached} "
+        f"cached, {c.stopped} stopped early) · {masked(config.storage)}",
         highlight=False,
     )
+    if result.gave_up:
+        out.print(result.gave_up, style="yellow", markup=False, highlight=False)
     if result.interrupted:
         out.print("interrupted: run the same command again to resume", highlight=False)
         return 130

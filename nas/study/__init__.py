@@ -42,7 +42,8 @@ The study file
     sampler: {name: tpe, seed: 0, n_startup_trials: 5}   # grid | random | tpe | nsgaii |
                                       # nsgaiii | gp; other keys go to the
                                       # Optuna sampler; a bare name works too   [tpe, seed 0]
-    n_trials: 50                      # finished trials in the study, earlier runs included
+    n_trials: 50                      # trained trials in the study, earlier runs included
+                                      # (infeasible suggestions are pruned, not counted)
     timeout: 30m                      # stop starting trials after this (s, m or h)
     baselines:                        # enqueued first when the study is created
       - "AFAFAFAF"                    # a layout the space can produce (pure attention)

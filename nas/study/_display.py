@@ -127,6 +127,7 @@ class Display:
             return grid
         grid.add_row(
             f"done {c.complete}  running {c.running}  pruned {c.pruned}  failed {c.failed}"
+            f"  infeasible {c.infeasible}"
             f"  ·  best capability {human(c.best, 'capability')}  ·  Pareto front {c.pareto}"
         )
         grid.add_row(

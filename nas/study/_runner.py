@@ -10,7 +10,8 @@ Trial outcomes
 --------------
 COMPLETE  every evaluation finished ``ok``: values are the objectives.
 PRUNED    the architecture is infeasible (never trained), an evaluation diverged, or
-          multi-fidelity promotion stopped it; ``fail_reason`` says which.
+          multi-fidelity promotion stopped it; ``fail_reason`` says which. Infeasible
+          trials do not count toward ``n_trials``: it counts architectures trained.
 FAIL      an evaluation failed or raised, or its worker died more than
           ``execution.max_retries`` times; ``fail_reason`` holds the message.
 A FAIL without ``fail_reason`` was reclaimed (its driver stopped: heartbeat) or interrupted
@@ -54,11 +55,18 @@ if TYPE_CHECKING:
 
 _POLL_S = 0.5
 _COUNT_TRIALS = text(
-    "SELECT t.state, COUNT(*) FROM trials t WHERE t.study_id = :study_id AND ("
+    "SELECT CASE WHEN t.state = 'PRUNED' AND EXISTS (SELECT 1 FROM trial_user_attributes a "
+    "WHERE a.trial_id = t.trial_id AND a.key = 'fail_reason' "
+    "AND a.value_json LIKE '\"infeasible%') THEN 'INFEASIBLE' "
+    "ELSE CAST(t.state AS VARCHAR(16)) END AS kind, COUNT(*) FROM trials t "
+    "WHERE t.study_id = :study_id AND ("
     "t.state IN ('COMPLETE', 'PRUNED', 'RUNNING', 'WAITING') OR (t.state = 'FAIL' AND EXISTS ("
     "SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id "
-    "AND a.key = 'fail_reason'))) GROUP BY t.state"
+    "AND a.key = 'fail_reason'))) GROUP BY kind"
 )
+# Infeasible suggestions in a row after which a driver stops asking: the constraints leave
+# (almost) nothing of the space for this sampler. A grid ends by itself when covered.
+INFEASIBLE_STREAK_LIMIT = 1000
 
 
 @dataclass
@@ -103,8 +111,9 @@ class Counts:
     """What the driver has seen, for the progress view and the summary."""
 
     complete: int = 0
-    pruned: int = 0
+    pruned: int = 0  # trained, then pruned (diverged, or stopped by multi-fidelity)
     failed: int = 0
+    infeasible: int = 0  # suggestions that broke a constraint: never trained, not counted
     running: int = 0  # trials in flight in this driver
     evaluations_running: int = 0
     trained: int = 0  # evaluations trained by this run
@@ -129,6 +138,7 @@ class RunResult:
     directions: list[str]
     interrupted: bool
     wall_s: float
+    gave_up: str | None = None  # why the driver stopped asking before n_trials, if it did
 
 
 def run_study(
@@ -196,6 +206,8 @@ class _Driver:
         self.interrupted = False
         self.started = time.monotonic()
         self.finished_here = 0
+        self.infeasible_streak = 0
+        self.gave_up: str | None = None
         self.last_beat = 0.0
         self._load_history()
 
@@ -224,7 +236,7 @@ class _Driver:
 
     def _should_end(self) -> bool:
         """Whether to stop, once nothing of this driver's runs or waits to run."""
-        if self._past_deadline():
+        if self._past_deadline() or self.gave_up is not None:
             return True
         counts = self._study_counts()
         if self.grid_size is not None and self._grid_covered():
@@ -254,7 +266,7 @@ class _Driver:
         return len(taken) >= (self.grid_size or 0)
 
     def _may_ask(self) -> bool:
-        if self.stopping or self._past_deadline():
+        if self.stopping or self.gave_up is not None or self._past_deadline():
             return False
         if len(self.in_flight) + sum(len(r.followers) for r in self.in_flight.values()) >= (
             self.config.execution.workers
@@ -269,12 +281,18 @@ class _Driver:
 
     def _study_counts(self) -> dict[str, int]:
         """Trials of the study, all drivers: ``finished`` counts COMPLETE, PRUNED and FAIL
-        with a fail_reason (reclaimed and interrupted ones are retried), and ``running``
-        and ``waiting`` (enqueued)."""
+        with a fail_reason (reclaimed and interrupted ones are retried), infeasible ones
+        aside, and ``running`` and ``waiting`` (enqueued)."""
         with self.storage.engine.connect() as conn:
             rows = dict(conn.execute(_COUNT_TRIALS, {"study_id": self.study_id}).all())
         running, waiting = rows.pop("RUNNING", 0), rows.pop("WAITING", 0)
-        return {"finished": sum(rows.values()), "running": running, "waiting": waiting}
+        infeasible = rows.pop("INFEASIBLE", 0)
+        return {
+            "finished": sum(rows.values()),
+            "infeasible": infeasible,
+            "running": running,
+            "waiting": waiting,
+        }
 
     def _fill(self) -> None:
         while len(self.running) < self.config.execution.workers:
@@ -318,15 +336,17 @@ class _Driver:
         try:
             arch = self.config.space.suggest(trial)
         except InfeasibleArchitecture as error:
-            self._tell(trial, TrialState.PRUNED, attrs={"fail_reason": f"infeasible: {error}"})
+            self._reject(trial, {"fail_reason": f"infeasible: {error}"})
             return
         unmet = self.config.space.violations(arch) + [
             why for c in self.config.constraints if (why := c.violation(arch)) is not None
         ]
         if unmet:
-            reason = f"infeasible: violates {unmet[0]}"
-            self._tell(trial, TrialState.PRUNED, attrs={"fail_reason": reason, **_arch_attrs(arch)})
+            self._reject(
+                trial, {"fail_reason": f"infeasible: violates {unmet[0]}", **_arch_attrs(arch)}
+            )
             return
+        self.infeasible_streak = 0
         figures = estimate(arch, seq_len=self.config.seq_len, context=self.config.context)
         self.store.record_architecture(arch, figures)
         if (earlier := self.finished_by_hash.get(arch.arch_hash)) is not None:
@@ -599,6 +619,21 @@ class _Driver:
         copied = {k: v for k, v in attrs.items() if k not in ("rung_values", "baseline")}
         self._tell(trial, state, values, {**copied, "duplicate_of": number})
 
+    def _reject(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """An infeasible suggestion: pruned untrained, so the sampler learns to avoid it."""
+        set_user_attrs(self.storage, trial._trial_id, attrs)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.counts.infeasible += 1
+        self.infeasible_streak += 1
+        if self.grid_size is None and self.infeasible_streak >= INFEASIBLE_STREAK_LIMIT:
+            self.gave_up = (
+                f"stopped asking: the last {self.infeasible_streak} suggestions all broke a "
+                f"constraint (the last: {attrs['fail_reason'].removeprefix('infeasible: ')}); "
+                "loosen the constraints or narrow the space"
+            )
+        if self.display is not None:
+            self.display.trial_finished(trial.number, "PRUNED", attrs, None)
+
     def _tell(
         self,
         trial: optuna.Trial,
@@ -730,6 +765,7 @@ class _Driver:
             directions=self.config.directions,
             interrupted=self.interrupted,
             wall_s=time.monotonic() - self.started,
+            gave_up=self.gave_up,
         )
 
 

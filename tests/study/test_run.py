@@ -75,6 +75,11 @@ def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
 
 
+def infeasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Pruned untrained for breaking a constraint: not counted toward n_trials."""
+    return str(trial.user_attrs.get("fail_reason", "")).startswith("infeasible")
+
+
 def rows(url: str, query: str) -> list[Any]:
     engine = create_engine(url)
     try:
@@ -199,11 +204,7 @@ def test_multi_fidelity_stops_the_worse_and_frees_workers(
         execution={"evaluator": "study_evaluators:slow"},
     )
     result = run(path)
-    found = [
-        t
-        for t in trials(url, "mf")
-        if not t.user_attrs.get("fail_reason", "").startswith("infeasible")
-    ]
+    found = [t for t in trials(url, "mf") if not infeasible(t)]
     stopped = [t for t in found if "stopped at fidelity" in t.user_attrs.get("fail_reason", "")]
     complete = [t for t in found if t.state.name == "COMPLETE"]
     assert stopped and complete and result.counts.stopped >= 1
@@ -223,6 +224,36 @@ def test_multi_fidelity_stops_the_worse_and_frees_workers(
 
 
 # -- faults -------------------------------------------------------------------------------
+
+
+def test_infeasible_suggestions_are_not_counted_and_a_hopeless_space_stops(
+    ray_cluster: str, markers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/infeasible.db"
+    # at 7:1 the attention layer's 8K-token KV cache alone breaks the space's 2 MiB state
+    # limit, so about half of the suggestions are infeasible
+    path = write_study(
+        tmp_path, url, name="constrained", space=CONTINUOUS_SPACE, sampler={"name": "random", "seed": 1},
+        n_trials=4,
+    )  # fmt: skip
+    result = run(path)
+    found = trials(url, "constrained")
+    rejected = [t for t in found if infeasible(t)]
+    assert rejected and len(found) - len(rejected) == 4  # four trained, whatever was pruned
+    assert (result.counts.infeasible, result.counts.pruned) == (len(rejected), 0)
+    assert result.gave_up is None
+
+    # nothing in the space has at most one parameter: the driver stops asking
+    monkeypatch.setattr("nas.study._runner.INFEASIBLE_STREAK_LIMIT", 5)
+    hopeless = write_study(
+        tmp_path, url, name="hopeless", space=CONTINUOUS_SPACE, constraints=["params <= 1"],
+        sampler={"name": "random", "seed": 1}, n_trials=4,
+    )  # fmt: skip
+    result = run(hopeless)
+    assert (result.counts.infeasible, result.counts.complete) == (5, 0)
+    assert result.gave_up is not None
+    assert "the last 5 suggestions all broke a constraint" in result.gave_up
+    assert "params <= 1" in result.gave_up
 
 
 def test_worker_killed_is_retried_then_fails(
@@ -336,7 +367,11 @@ def test_driver_killed_then_resumed(ray_cluster: str, markers: Path, tmp_path: P
 
     run(path)  # the same command again: stale trials are reclaimed and retried
     found = trials(url, "kill")
-    counted = [t for t in found if t.state.name != "FAIL" or "fail_reason" in t.user_attrs]
+    counted = [
+        t
+        for t in found
+        if (t.state.name != "FAIL" or "fail_reason" in t.user_attrs) and not infeasible(t)
+    ]
     assert len(counted) == 6 and not any(t.state.name in ("RUNNING", "WAITING") for t in found)
     assert {t.number: t.values for t in found if t.number in before} == before  # none lost
     reclaimed = [t for t in found if t.state.name == "FAIL" and "fail_reason" not in t.user_attrs]
@@ -372,9 +407,8 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster: str, markers: Path, tmp_p
 
     run(path)
     found = trials(url, "int")
-    assert states(found)["COMPLETE"] + states(found)["PRUNED"] == 12 and "WAITING" not in states(
-        found
-    )
+    trained = states([t for t in found if not infeasible(t)])
+    assert trained["COMPLETE"] + trained["PRUNED"] == 12 and "WAITING" not in states(found)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
@@ -425,7 +459,10 @@ def test_postgres_study_and_two_drivers(
     assert all("s3cret-pw" not in out and "***" in out for out in outputs), outputs
     found = trials(url, "shared")
     finished = [
-        t for t in found if t.state.name in ("COMPLETE", "PRUNED") or "fail_reason" in t.user_attrs
+        t
+        for t in found
+        if (t.state.name in ("COMPLETE", "PRUNED") or "fail_reason" in t.user_attrs)
+        and not infeasible(t)
     ]
     assert 10 <= len(finished) <= 11 and not any(t.state.name == "RUNNING" for t in found)
     done_by_driver = [int(re.search(r"shared: (\d+) complete", out).group(1)) for out in outputs]  # type: ignore[union-attr]
