@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,7 @@ def read(
     ``request.order`` (and ``limit``) SQL sorts the rows, missing values last; every
     ``order`` column must be :meth:`Request.sortable_in_sql`.
     """
+    import numpy as np
     import pandas as pd
 
     t = ot.trials
@@ -179,25 +180,24 @@ def read(
     if request.limit is not None:
         query = query.limit(request.limit)
     names = [name for name, _ in selected]
-    json_text = {*request.attrs, *(f"{column}\0dist" for column in request.params)}
-    columns = list(zip(*fetch_all(conn, query), strict=True)) or [()] * len(names)
-    # JSON text stays plain Python strings: it is parsed below, never used as text.
-    raw = pd.DataFrame(
-        {
-            name: pd.Series(values, dtype=object) if name in json_text else values
-            for name, values in zip(names, columns, strict=True)
-        }
-    ).set_index("trial_id")
+    rows = fetch_all(conn, query)
     if trial_ids is not None and len(trial_ids) > MAX_IN_LIST:
-        raw = raw[raw.index.isin(list(trial_ids))]
-    out = _decode(raw, request)
+        wanted = set(trial_ids)
+        rows = [row for row in rows if row[0] in wanted]
+    # Plain tuples per column, decoded straight into the frame: an intermediate frame of
+    # raw text would convert every text column to pandas strings only to parse them.
+    raw = (
+        dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else dict.fromkeys(names, ())
+    )
+    index = pd.Index(np.array(raw["trial_id"], dtype=np.int64), name="trial_id")
+    out = _decode(raw, request, index)
     if arch_hash is not None:
-        hashes = raw["\0arch"]
+        hashes = pd.Series(np.array(raw["\0arch"], dtype=object), index=index)
         per_arch = _architectures(conn, request, hashes.dropna().unique().tolist(), setting)
         spread = per_arch.reindex(hashes.to_numpy())
-        spread.index = raw.index
+        spread.index = index
         if "arch_hash" in request.arch:
-            spread.insert(0, "arch_hash", hashes)
+            spread.insert(0, "arch_hash", hashes.astype("str"))
         out = out.join(spread)
     return _integers(out)
 
@@ -238,7 +238,10 @@ def _architectures(
     table_columns = _arch_table_columns(request.arch)
     if table_columns:
         arch = rows_of(schema.architectures, table_columns).reindex(out.index)
-        specs = _decode_json(arch["spec_json"]) if "spec_json" in arch else None
+        specs = None
+        if "spec_json" in arch:
+            texts = arch["spec_json"].astype(object)
+            specs = _decode_json(texts.where(texts.notna(), None).tolist(), arch.index)
         for name in request.arch:
             if name == "attention_fraction":
                 out[name] = arch["n_attention"] / arch["n_layers"]
@@ -306,25 +309,30 @@ def _figure_setting(conn: Connection, study_id: int) -> tuple[int, int]:
     return tuple(best) if best else tuple(pairs[0])  # type: ignore[return-value]
 
 
-def _decode(raw: pd.DataFrame, request: Request) -> pd.DataFrame:
+def _decode(raw: dict[str, tuple], request: Request, index: pd.Index) -> pd.DataFrame:
+    """The trial-level columns, from the query's raw values per column."""
+    import numpy as np
     import pandas as pd
 
-    out = pd.DataFrame(index=raw.index)
-    out["number"] = raw["number"]
+    data: dict[str, Any] = {"number": np.array(raw["number"], dtype=np.int64)}
     if "state" in raw:
-        out["state"] = raw["state"]
+        data["state"] = np.array(raw["state"], dtype=object)
     for name in ("datetime_start", "datetime_complete"):
         if name in raw:
-            out[name] = pd.to_datetime(raw[name], format="ISO8601")
+            data[name] = pd.to_datetime(pd.Series(raw[name], dtype=object), format="ISO8601")
     if "duration_s" in request.base:
-        out["duration_s"] = (out["datetime_complete"] - out["datetime_start"]).dt.total_seconds()
+        taken = data["datetime_complete"] - data["datetime_start"]
+        data["duration_s"] = taken.dt.total_seconds().to_numpy()
+    for name in ("datetime_start", "datetime_complete"):
+        if name in data:
+            data[name] = data[name].to_numpy()
     for name in request.objectives:
-        out[name] = raw[name].astype(float)
+        data[name] = np.array(raw[name], dtype=float)  # None (no value) becomes NaN
     for column in request.attrs:
-        out[column] = _decode_json(raw[column])
+        data[column] = _decode_json(raw[column], index)
     for column in request.params:
-        out[column] = _decode_params(raw[column], raw[f"{column}\0dist"])
-    return out
+        data[column] = _decode_params(raw[column], raw[f"{column}\0dist"], index)
+    return pd.DataFrame(data, index=index)
 
 
 def _integers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -341,14 +349,13 @@ def _setting(spec: dict | None, section: str | None, key: str) -> Any:
     return spec.get(key) if section is None else (spec.get(section) or {}).get(key)
 
 
-def _decode_json(texts: pd.Series) -> pd.Series:
+def _decode_json(texts: Sequence[str | None], index: pd.Index) -> pd.Series:
     """JSON text -> values; a column of plain numbers or booleans gets a numeric dtype."""
     import pandas as pd
 
     # One json.loads over the whole column: the C parser does the looping.
-    plain = texts.to_numpy(dtype=object, na_value="null")
-    parsed = json.loads("[" + ",".join(plain.tolist()) + "]")
-    values = pd.Series(parsed, index=texts.index, dtype=object)
+    parsed = json.loads("[" + ",".join(["null" if t is None else t for t in texts]) + "]")
+    values = pd.Series(parsed, index=index, dtype=object)
     kind = pd.api.types.infer_dtype(parsed, skipna=True)  # in C, not a Python loop
     if kind == "boolean":
         return values.astype("boolean")
@@ -359,20 +366,30 @@ def _decode_json(texts: pd.Series) -> pd.Series:
     return values
 
 
-def _decode_params(values: pd.Series, distributions: pd.Series) -> pd.Series:
+def _decode_params(
+    values: Sequence[float | None], distributions: Sequence[str | None], index: pd.Index
+) -> pd.Series:
     """Trial parameters as the user sees them: categorical indices become their choices."""
+    import numpy as np
     import pandas as pd
 
-    out = pd.Series(None, index=values.index, dtype=object)
-    for distribution_json, index in distributions.groupby(distributions, sort=False).groups.items():
+    numbers = np.array(values, dtype=float)
+    # Most studies give a parameter one distribution, in every trial: then no hashing.
+    first = distributions[0] if len(distributions) else None
+    if first is not None and list(distributions).count(first) == len(distributions):
+        codes, uniques = np.zeros(len(numbers), dtype=np.intp), [first]
+    else:
+        codes, uniques = pd.factorize(np.array(distributions, dtype=object))
+    out = np.full(len(numbers), None, dtype=object)
+    for code, distribution_json in enumerate(uniques):
+        rows = codes == code
         distribution = json.loads(distribution_json)
         kind = distribution.get("name", "")
-        raw = values.loc[index]
         if kind == "CategoricalDistribution":
-            choices = dict(enumerate(distribution["attributes"]["choices"]))
-            out.loc[index] = raw.astype(int).map(choices)
+            choices = np.array(distribution["attributes"]["choices"], dtype=object)
+            out[rows] = choices[numbers[rows].astype(int)]
         elif "Int" in kind:
-            out.loc[index] = raw.round().astype(int)
+            out[rows] = numbers[rows].round().astype(int)
         else:
-            out.loc[index] = raw.astype(float)
-    return out.infer_objects()
+            out[rows] = numbers[rows]
+    return pd.Series(out, index=index, dtype=object).infer_objects()
