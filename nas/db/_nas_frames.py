@@ -113,12 +113,25 @@ def evaluation_rows(
     ``evaluation_ids`` maps trial_id -> list of ids. With ``detail``, metrics, curves and
     every measurement column come too.
     """
+    links = _links(evaluation_ids)
+    table = _evaluation_table(conn, links, detail)
+    joined = table.reindex(links.to_numpy())
+    joined.index = links.index
+    joined.insert(0, "evaluation_id", links.to_numpy())
+    return joined[joined["task"].notna()]
+
+
+def _links(evaluation_ids: pd.Series) -> pd.Series:
+    """trial_id -> evaluation_id, one entry per link (a cached evaluation serves many)."""
+    return evaluation_ids.dropna().explode().dropna().astype(int)
+
+
+def _evaluation_table(conn: Connection, links: pd.Series, detail: bool) -> pd.DataFrame:
+    """One row per evaluation in ``links``, indexed by evaluation_id."""
     import numpy as np
     import pandas as pd
 
     e = schema.evaluations
-    links = evaluation_ids.dropna().explode().dropna()
-    links = links.astype(int)
     base = ["evaluation_id", "task", "seed", "fidelity", "budget_hash", "status", "capability",
             "wall_s", "tokens_per_s", "peak_memory_bytes", "device", "backend"]  # fmt: skip
     extra = ["error", "metrics_json", "curve_json", "clean_json", "budget_json", "memory_kind",
@@ -135,13 +148,9 @@ def evaluation_rows(
     # Text stays in plain object columns: spreading them onto every (trial, evaluation)
     # pair is then a numpy take.
     kinds = {**dict.fromkeys(_INTEGERS, "Int64"), **dict.fromkeys(_FLOATS, float)}
-    rows = pd.DataFrame(
+    return pd.DataFrame(
         {n: pd.Series(v, dtype=kinds.get(n, object)) for n, v in zip(names, columns, strict=True)}
     ).set_index("evaluation_id")
-    joined = rows.reindex(links.to_numpy())
-    joined.index = links.index
-    joined.insert(0, "evaluation_id", links.to_numpy())
-    return joined[joined["task"].notna()]
 
 
 def evaluation_frame(
@@ -155,10 +164,47 @@ def evaluation_frame(
     import numpy as np
     import pandas as pd
 
-    rows = evaluation_rows(conn, evaluation_ids, study_id)
     frame = pd.DataFrame(index=evaluation_ids.index)
-    if rows.empty:
+    links = _links(evaluation_ids)
+    table = _evaluation_table(conn, links, detail=False)
+    at = table.index.get_indexer(links.to_numpy())  # each link's evaluation row
+    found = at >= 0
+    if not found.any():
         return frame.reindex(columns=list(names))
+    at, trial = at[found], links.index.to_numpy()[found]
+    # Text becomes integer codes over the distinct evaluations, before it is spread onto
+    # every link: the groupings below then run on integers.
+    task_codes, tasks = pd.factorize(table["task"].to_numpy(dtype=object))
+    rows = pd.DataFrame(
+        {
+            "trial": trial,
+            "task": task_codes[at],
+            **{n: table[n].array.take(at) for n in ("capability", "filler_gap", "seed", "wall_s",
+                                                     "tokens_per_s", "peak_memory_bytes")},
+        }
+    )  # fmt: skip
+    if any(n.startswith(CAPABILITY_PREFIX) for n in names):
+        caps = rows.groupby(["trial", "task"])["capability"].mean().unstack()
+        caps.columns = [CAPABILITY_PREFIX + labels.get(tasks[c], tasks[c]) for c in caps.columns]
+        frame = frame.join(caps)
+    if any(n.startswith(GAP_PREFIX) for n in names):
+        filler = np.array([has_filler(task) for task in tasks])[rows["task"].to_numpy()]
+        gaps = rows[filler].groupby(["trial", "task"])["filler_gap"].mean().unstack()
+        gaps.columns = [GAP_PREFIX + labels.get(tasks[c], tasks[c]) for c in gaps.columns]
+        frame = frame.join(gaps)
+    grouped = rows.groupby("trial")
+    frame["n_evaluations"] = grouped.size()
+    frame["n_seeds"] = grouped["seed"].nunique()
+    # Each row is its own evaluate call (one task, seed and budget): the trial's time is the sum.
+    frame["eval_wall_s"] = grouped["wall_s"].sum(min_count=1)
+    frame["tokens_per_s"] = grouped["tokens_per_s"].mean()
+    frame["peak_memory_bytes"] = grouped["peak_memory_bytes"].max()
+    for name in ("device", "backend"):  # each trial's first one given
+        spread = table[name].to_numpy(dtype=object)[at]
+        given = pd.notna(spread)
+        trials, first = np.unique(trial[given], return_index=True)
+        frame[name] = pd.Series(spread[given][first], index=trials).astype("str")
+    return frame.reindex(columns=list(names))
     # Group by task codes, not task text: the specs are long and repeated on every row.
     codes, tasks = pd.factorize(rows["task"].to_numpy(dtype=object))
     by_task = [rows.index, codes]
