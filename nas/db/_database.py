@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -254,13 +255,14 @@ class Database:
         if evals and link is None:  # read the links to the evaluations, not shown
             link = "\0evaluation_ids"
             request.attrs[link] = "evaluation_ids"
-        frame = tq.read(conn, study_id, request, trial_ids)
-        if evals:
-            assert link is not None
-            ids = frame[link]
-            frame = frame.join(
-                nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals)
-            )
+        with _gc_paused():
+            frame = tq.read(conn, study_id, request, trial_ids)
+            if evals:
+                assert link is not None
+                ids = frame[link]
+                frame = frame.join(
+                    nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals)
+                )
         if not request.order:
             frame = frame.sort_values("number", kind="stable")
         return frame[list(names)]
@@ -513,7 +515,9 @@ class _Catalogue:
         self._conn, self._study_id = conn, study_id
         self.objectives = objectives
         self.nas_tables = schema.read_version(conn) is not None
-        config = frames.study_user_attr(conn, study_id, schema.CONFIG_ATTR) if self.nas_tables else None
+        config = (
+            frames.study_user_attr(conn, study_id, schema.CONFIG_ATTR) if self.nas_tables else None
+        )
         config = config if isinstance(config, dict) else {}
         tasks = list(config.get("tasks") or [])
         if self.nas_tables and not tasks:  # a study written by other means: ask its evaluations
@@ -649,6 +653,19 @@ def delete_study(url: str, study: str) -> int:
     finally:
         storage.engine.dispose()
     return n_trials
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Reading a big study makes millions of objects and no reference cycles: the cyclic
+    collector would only walk them again and again (a tenth of ``trials()`` on 50k trials)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _check_goals(goals: dict[str, str]) -> dict[str, str]:
