@@ -148,9 +148,12 @@ def _evaluation_table(conn: Connection, links: pd.Series, detail: bool) -> pd.Da
     # Text stays in plain object columns: spreading them onto every (trial, evaluation)
     # pair is then a numpy take.
     kinds = {**dict.fromkeys(_INTEGERS, "Int64"), **dict.fromkeys(_FLOATS, float)}
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {n: pd.Series(v, dtype=kinds.get(n, object)) for n, v in zip(names, columns, strict=True)}
     ).set_index("evaluation_id")
+    if detail:  # the raw cursor gives SQLite's text or the server's datetimes: one type
+        table["created_at"] = pd.to_datetime(table["created_at"], format="ISO8601")
+    return table
 
 
 def evaluation_frame(

@@ -13,9 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -412,28 +410,6 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster: str, markers: Path, tmp_p
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pg_database(postgres_url: str) -> Iterator[tuple[str, str]]:
-    """(URL, URL with a password) of a fresh database, dropped afterwards."""
-    from sqlalchemy.engine import make_url
-
-    server = make_url(postgres_url)
-    name = f"nas_study_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name)
-    try:
-        yield (
-            url.render_as_string(hide_password=False),
-            url.set(password="s3cret-pw").render_as_string(hide_password=False),
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.postgres
