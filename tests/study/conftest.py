@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -37,6 +38,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_range(size: int, taken: set[int]) -> int:
+    """The first port of ``size`` free consecutive ports, none of them in ``taken``.
+
+    Drawn below Linux's ephemeral range (32768 and up), where ``free_port`` draws Ray's other
+    ports: Ray refuses a worker port range that overlaps any of them.
+    """
+    for _ in range(200):
+        first = random.randrange(20_000, 32_000 - size)
+        ports = range(first, first + size)
+        if taken.isdisjoint(ports) and all(_bindable(port) for port in ports):
+            return first
+    raise RuntimeError(f"no {size} free consecutive ports between 20000 and 32000")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @pytest.fixture(scope="session")
 def markers_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="nas-study-markers-"))
@@ -50,8 +74,16 @@ def ray_cluster(markers_root: Path) -> Iterator[str]:
     import ray
 
     temp = Path(tempfile.mkdtemp(prefix="nas-ray-"))
-    port = free_port()
-    workers = free_port()
+    names = ["port", "ray-client-server-port", "dashboard-agent-listen-port",
+             "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port",
+             "node-manager-port", "object-manager-port"]  # fmt: skip
+    ports: dict[str, int] = {}
+    for name in names:
+        while (number := free_port()) in ports.values():
+            pass  # the system may hand a released port out again
+        ports[name] = number
+    workers = free_port_range(41, set(ports.values()))
+    port = ports["port"]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -61,12 +93,9 @@ def ray_cluster(markers_root: Path) -> Iterator[str]:
     }
     command = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-        f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0",
+        *(f"--{name}={number}" for name, number in ports.items()),
+        "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0",
         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
-        f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
-        f"--metrics-export-port={free_port()}", f"--node-manager-port={free_port()}",
-        f"--object-manager-port={free_port()}",
         f"--min-worker-port={workers}", f"--max-worker-port={workers + 40}",
     ]  # fmt: skip
     log = (temp / "ray-start.log").open("wb")
