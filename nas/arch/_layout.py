@@ -135,7 +135,9 @@ def parse_ratio(ratio: str) -> tuple[int, int]:
     """Parse ``"S:A"`` (SSM:attention) into two non-negative integers, not both zero."""
     parts = str(ratio).split(":")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise LayoutError(f"ratio {ratio!r} must look like 'S:A', for example '3:1', '1:0' or '0:1'")
+        raise LayoutError(
+            f"ratio {ratio!r} must look like 'S:A', for example '3:1', '1:0' or '0:1'"
+        )
     ssm, attn = (int(p) for p in parts)
     if ssm == 0 and attn == 0:
         raise LayoutError("ratio '0:0' has no layers")
@@ -162,9 +164,11 @@ def layout_from_ratio(
         )
     n_attn_int = int(n_attn)
     if placement == "interleave":
-        positions = {
-            round((i + 1) * n_layers / n_attn_int) - 1 for i in range(n_attn_int)
-        } if n_attn_int else set()
+        positions = (
+            {round((i + 1) * n_layers / n_attn_int) - 1 for i in range(n_attn_int)}
+            if n_attn_int
+            else set()
+        )
     elif placement == "start":
         positions = set(range(n_attn_int))
     elif placement == "end":

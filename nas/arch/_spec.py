@@ -42,7 +42,9 @@ class SSMSpec:
             raise ValueError(f"ssm.kind must be 'mamba1' or 'mamba2', got {self.kind!r}")
         _positive(self, "d_state", "expand", "d_conv")
         if not 0 < self.dt_min <= self.dt_max:
-            raise ValueError(f"ssm dt range needs 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
+            raise ValueError(
+                f"ssm dt range needs 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}"
+            )
         if self.kind == "mamba1":
             object.__setattr__(self, "headdim", None)
             object.__setattr__(self, "ngroups", None)

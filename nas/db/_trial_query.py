@@ -319,13 +319,11 @@ def _decode(raw: dict[str, tuple], request: Request, index: pd.Index) -> pd.Data
         data["state"] = np.array(raw["state"], dtype=object)
     for name in ("datetime_start", "datetime_complete"):
         if name in raw:
-            data[name] = pd.to_datetime(pd.Series(raw[name], dtype=object), format="ISO8601")
+            texts = pd.Series(raw[name], dtype=object)
+            data[name] = pd.to_datetime(texts, format="ISO8601").to_numpy()
     if "duration_s" in request.base:
         taken = data["datetime_complete"] - data["datetime_start"]
-        data["duration_s"] = taken.dt.total_seconds().to_numpy()
-    for name in ("datetime_start", "datetime_complete"):
-        if name in data:
-            data[name] = data[name].to_numpy()
+        data["duration_s"] = taken / np.timedelta64(1, "s")  # NaT (not finished) -> NaN
     for name in request.objectives:
         data[name] = np.array(raw[name], dtype=float)  # None (no value) becomes NaN
     for column in request.attrs:

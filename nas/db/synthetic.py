@@ -218,7 +218,11 @@ def write_synthetic(
             cached = False
             capabilities = _capabilities(arch, fidelity, seed_, rng)
             ideal_wall = float(
-                arch.figures["train_flops_per_token"] * FIDELITY_STEPS[fidelity] * 16 * SEQ_LEN / 5e10
+                arch.figures["train_flops_per_token"]
+                * FIDELITY_STEPS[fidelity]
+                * 16
+                * SEQ_LEN
+                / 5e10
             )
             ids = []
             for task, capability in capabilities.items():

@@ -286,13 +286,8 @@ class _Driver:
         with self.storage.engine.connect() as conn:
             rows = dict(conn.execute(_COUNT_TRIALS, {"study_id": self.study_id}).all())
         running, waiting = rows.pop("RUNNING", 0), rows.pop("WAITING", 0)
-        infeasible = rows.pop("INFEASIBLE", 0)
-        return {
-            "finished": sum(rows.values()),
-            "infeasible": infeasible,
-            "running": running,
-            "waiting": waiting,
-        }
+        rows.pop("INFEASIBLE", None)  # never trained: not counted toward n_trials
+        return {"finished": sum(rows.values()), "running": running, "waiting": waiting}
 
     def _fill(self) -> None:
         while len(self.running) < self.config.execution.workers:
