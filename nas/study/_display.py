@@ -144,7 +144,8 @@ def pareto_table(result: RunResult) -> Table:
     unique: dict[str, Any] = {}
     for trial in sorted(result.best_trials, key=lambda t: t.number):
         unique.setdefault(trial.user_attrs.get("arch_hash", str(trial.number)), trial)
-    table = Table(title=f"Pareto front of {result.study_name} ({len(unique)} architectures)")
+    count = f"{len(unique)} architecture{'' if len(unique) == 1 else 's'}"
+    table = Table(title=f"Pareto front of {result.study_name} ({count})")
     params = sorted({name for t in result.best_trials for name in t.params})
     short = {p: p.rpartition(".")[2] for p in params}
     if len(set(short.values())) < len(short):  # two sections share a key: keep the paths

@@ -10,6 +10,7 @@ its worker process at once and frees its CPUs/GPUs.
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 import queue
@@ -86,6 +87,11 @@ def start_ray(execution: Execution) -> RayRuntime:
                 f"cannot join the Ray cluster at {execution.ray_address}: {error}"
             ) from None
     else:
+        # Ray turns token authentication on for a local cluster and warns that it did: the
+        # secure default, for a cluster the user did not ask for; the warning is noise here.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         ray.init(
             num_cpus=max(1, math.ceil(execution.workers * execution.cpus_per_trial)),
             num_gpus=math.ceil(execution.workers * execution.gpus_per_trial),
