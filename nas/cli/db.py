@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "db",
         help="query study databases: studies, trials, Pareto fronts, exports, SQL",
-        description="Queries over the database `nas run` writes; every one is read-only but `delete`.",
+        description="Queries over the database `nas run` writes; every one is read-only but "
+        "`upgrade` and `delete`.",
     )
     actions = parser.add_subparsers(
         dest="db_command", metavar="ACTION", required=True, parser_class=_Parser
@@ -123,6 +124,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sql = action("sql", "run one read-only SQL statement", _sql)
     sql.add_argument("statement", metavar="SQL")
     _add_format(sql, out=True)
+
+    action(
+        "upgrade",
+        "bring the nas tables to this version's schema (back the database up first)",
+        _upgrade,
+    )
 
     delete = action("delete", "delete a study's trials (asks for confirmation)", _delete)
     delete.add_argument("study", metavar="STUDY")
@@ -415,6 +422,20 @@ def _delete(args: argparse.Namespace) -> int:
     print(
         f"deleted study {args.study!r} ({n_trials} trials); architectures and evaluations stay as cache"
     )
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from nas.db import upgrade_database
+
+    before, after = upgrade_database(args.storage)
+    where = _masked(args.storage)
+    if before == after:
+        print(f"{where}: the nas tables are at version {after} already; nothing to do")
+    elif before is None:
+        print(f"{where}: created the nas tables (version {after})")
+    else:
+        print(f"{where}: upgraded the nas tables from version {before} to {after}")
     return 0
 
 

@@ -71,7 +71,7 @@ Optuna's tables are left as Optuna defines them, so its tools read a nas databas
 ``optuna best-trials`` lists the same trials as ``nas db pareto`` (a test checks it).
 """
 
-from nas.db._database import Database, UnknownStudy, delete_study
+from nas.db._database import Database, UnknownStudy, delete_study, upgrade_database
 from nas.db._export import FORMATS, format_for, write_frame
 from nas.db._pareto import non_dominated
 from nas.db._readonly import SQLRefused
@@ -91,5 +91,6 @@ __all__ = [
     "masked",
     "non_dominated",
     "parse_url",
+    "upgrade_database",
     "write_frame",
 ]

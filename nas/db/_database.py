@@ -18,7 +18,7 @@ from nas.db import _trial_query as tq
 from nas.db import schema
 from nas.db._pareto import non_dominated
 from nas.db._readonly import check_read_only
-from nas.db._storage import StorageError, masked, open_engine
+from nas.db._storage import StorageError, masked, open_engine, parse_url
 from nas.db._where import Where
 from nas.errors import UserError
 
@@ -653,6 +653,27 @@ def delete_study(url: str, study: str) -> int:
     finally:
         storage.engine.dispose()
     return n_trials
+
+
+def upgrade_database(url: str) -> tuple[int | None, int]:
+    """Bring the database's nas tables to this toolkit's schema version, creating them if
+    absent; returns (version before, version after). The only write besides
+    :func:`delete_study`; a database of a newer toolkit is refused, untouched."""
+    from sqlalchemy import create_engine
+
+    reader = open_engine(url)  # a missing SQLite file is refused here, not created
+    try:
+        with reader.connect() as conn:
+            before = schema.read_version(conn)
+            if before is not None and before > schema.SCHEMA_VERSION:
+                schema.check(conn)  # raises, naming both versions
+    finally:
+        reader.dispose()
+    writer = create_engine(parse_url(url))
+    try:
+        return before, schema.upgrade(writer)
+    finally:
+        writer.dispose()
 
 
 @contextmanager

@@ -10,7 +10,8 @@ Tables
 ``nas_schema_version``
     One row: the version of these tables (:data:`SCHEMA_VERSION`). :func:`ensure` creates
     the tables on first use; a database written by an older toolkit is upgraded only by an
-    explicit :func:`upgrade`, and a newer one is refused (:class:`SchemaVersionError`).
+    explicit :func:`upgrade` (`nas db upgrade`), and a newer one is refused
+    (:class:`SchemaVersionError`).
 ``architectures``
     One row per architecture hash: the canonical ArchSpec JSON, its identity flattened into
     columns for queries, and its length-independent parameter counts.
@@ -244,7 +245,7 @@ def check(conn: Connection) -> int | None:
         )
     raise SchemaVersionError(
         f"the database's nas tables are version {version}, older than this nas "
-        f"(version {SCHEMA_VERSION}): back it up, then upgrade it with nas.db.schema.upgrade"
+        f"(version {SCHEMA_VERSION}): back it up, then run `nas db upgrade --storage URL`"
     )
 
 

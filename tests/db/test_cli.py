@@ -163,6 +163,26 @@ def test_newer_schema_version_is_refused(capsys, copy_url: str, digest) -> None:
     assert digest(path) == before
 
 
+def test_an_older_schema_is_refused_until_upgraded(capsys, copy_url: str, digest) -> None:
+    path = Path(copy_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE nas_schema_version SET version = 0")
+    code, _, err = run(capsys, "db", "studies", "--storage", copy_url)
+    assert code == 2 and "version 0, older than this nas" in err
+    assert "nas db upgrade --storage URL" in err
+    code, out, _ = run(capsys, "db", "upgrade", "--storage", copy_url)
+    assert code == 0 and "upgraded the nas tables from version 0 to 1" in out
+    assert run(capsys, "db", "studies", "--storage", copy_url)[0] == 0
+    code, out, _ = run(capsys, "db", "upgrade", "--storage", copy_url)
+    assert code == 0 and "at version 1 already" in out
+
+    with sqlite3.connect(path) as conn:  # a newer toolkit's tables are left alone
+        conn.execute("UPDATE nas_schema_version SET version = 99")
+    before = digest(path)
+    code, _, err = run(capsys, "db", "upgrade", "--storage", copy_url)
+    assert code == 2 and "newer than this nas" in err and digest(path) == before
+
+
 def test_sql_write_is_refused_and_database_untouched(
     capsys, synthetic_url: str, synthetic_path: Path, digest
 ) -> None:
