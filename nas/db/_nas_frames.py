@@ -208,27 +208,3 @@ def evaluation_frame(
         trials, first = np.unique(trial[given], return_index=True)
         frame[name] = pd.Series(spread[given][first], index=trials).astype("str")
     return frame.reindex(columns=list(names))
-    # Group by task codes, not task text: the specs are long and repeated on every row.
-    codes, tasks = pd.factorize(rows["task"].to_numpy(dtype=object))
-    by_task = [rows.index, codes]
-    if any(n.startswith(CAPABILITY_PREFIX) for n in names):
-        caps = rows["capability"].groupby(by_task).mean().unstack()
-        caps.columns = [CAPABILITY_PREFIX + labels.get(tasks[c], tasks[c]) for c in caps.columns]
-        frame = frame.join(caps)
-    if any(n.startswith(GAP_PREFIX) for n in names):
-        filler = np.array([has_filler(task) for task in tasks])[codes]
-        gaps = (
-            rows["filler_gap"][filler].groupby([rows.index[filler], codes[filler]]).mean().unstack()
-        )
-        gaps.columns = [GAP_PREFIX + labels.get(tasks[c], tasks[c]) for c in gaps.columns]
-        frame = frame.join(gaps)
-    grouped = rows.groupby(level=0)
-    frame["n_evaluations"] = grouped.size()
-    frame["n_seeds"] = grouped["seed"].nunique()
-    # Each row is its own evaluate call (one task, seed and budget): the trial's time is the sum.
-    frame["eval_wall_s"] = grouped["wall_s"].sum(min_count=1)
-    frame["tokens_per_s"] = grouped["tokens_per_s"].mean()
-    frame["peak_memory_bytes"] = grouped["peak_memory_bytes"].max()
-    frame["device"] = grouped["device"].first().astype("str")
-    frame["backend"] = grouped["backend"].first().astype("str")
-    return frame.reindex(columns=list(names))
