@@ -261,7 +261,7 @@ class Database:
                 assert link is not None
                 ids = frame[link]
                 frame = frame.join(
-                    nas_frames.evaluation_frame(conn, ids, study_id, catalogue.task_labels, evals)
+                    nas_frames.evaluation_frame(conn, ids, catalogue.task_labels, evals)
                 )
         if not request.order:
             frame = frame.sort_values("number", kind="stable")
@@ -364,7 +364,7 @@ class Database:
             evaluations = []
             if isinstance(ids, list) and ids and catalogue.nas_tables:
                 links = _series({trial_id: ids})
-                rows = nas_frames.evaluation_rows(conn, links, study_id, detail=True)
+                rows = nas_frames.evaluation_rows(conn, links, detail=True)
                 for _, evaluation in rows.iterrows():
                     record = {k: _plain(v) for k, v in evaluation.items()}
                     record["task_label"] = catalogue.task_labels.get(record["task"], record["task"])
@@ -398,7 +398,7 @@ class Database:
             links = tq.read(conn, study_id, request)
             if numbers is not None:
                 links = links[links["number"].isin(list(numbers))]
-            rows = nas_frames.evaluation_rows(conn, links["evaluation_ids"], study_id, detail=True)
+            rows = nas_frames.evaluation_rows(conn, links["evaluation_ids"], detail=True)
         records = []
         for trial_id, row in rows.iterrows():
             for point in json.loads(row["curve_json"]):

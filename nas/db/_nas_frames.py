@@ -105,7 +105,6 @@ _FLOATS = ("capability", "wall_s", "tokens_per_s", "filler_gap")
 def evaluation_rows(
     conn: Connection,
     evaluation_ids: pd.Series,
-    study_id: int,
     detail: bool = False,
 ) -> pd.DataFrame:
     """The evaluations behind each trial: one row per (trial_id, evaluation).
@@ -159,7 +158,6 @@ def _evaluation_table(conn: Connection, links: pd.Series, detail: bool) -> pd.Da
 def evaluation_frame(
     conn: Connection,
     evaluation_ids: pd.Series,
-    study_id: int,
     labels: dict[str, str],
     names: Collection[str],
 ) -> pd.DataFrame:
