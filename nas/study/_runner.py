@@ -21,6 +21,7 @@ A FAIL without ``fail_reason`` was reclaimed (its driver stopped: heartbeat) or 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import time
@@ -54,10 +55,12 @@ if TYPE_CHECKING:
     from nas.study._display import Display
 
 _POLL_S = 0.5
+# How an infeasible trial's fail_reason starts: counting and history tell them apart by it.
+INFEASIBLE_PREFIX = "infeasible: "
 _COUNT_TRIALS = text(
     "SELECT CASE WHEN t.state = 'PRUNED' AND EXISTS (SELECT 1 FROM trial_user_attributes a "
     "WHERE a.trial_id = t.trial_id AND a.key = 'fail_reason' "
-    "AND a.value_json LIKE '\"infeasible%') THEN 'INFEASIBLE' "
+    "AND a.value_json LIKE :infeasible) THEN 'INFEASIBLE' "
     "ELSE CAST(t.state AS VARCHAR(16)) END AS kind, COUNT(*) FROM trials t "
     "WHERE t.study_id = :study_id AND ("
     "t.state IN ('COMPLETE', 'PRUNED', 'RUNNING', 'WAITING') OR (t.state = 'FAIL' AND EXISTS ("
@@ -284,7 +287,12 @@ class _Driver:
         with a fail_reason (reclaimed and interrupted ones are retried), infeasible ones
         aside, and ``running`` and ``waiting`` (enqueued)."""
         with self.storage.engine.connect() as conn:
-            rows = dict(conn.execute(_COUNT_TRIALS, {"study_id": self.study_id}).all())
+            # the attribute holds JSON text: the prefix after the opening quote
+            infeasible = json.dumps(INFEASIBLE_PREFIX)[:-1] + "%"
+            counts = conn.execute(
+                _COUNT_TRIALS, {"study_id": self.study_id, "infeasible": infeasible}
+            )
+            rows = dict(counts.all())
         running, waiting = rows.pop("RUNNING", 0), rows.pop("WAITING", 0)
         rows.pop("INFEASIBLE", None)  # never trained: not counted toward n_trials
         return {"finished": sum(rows.values()), "running": running, "waiting": waiting}
@@ -331,15 +339,13 @@ class _Driver:
         try:
             arch = self.config.space.suggest(trial)
         except InfeasibleArchitecture as error:
-            self._reject(trial, {"fail_reason": f"infeasible: {error}"})
+            self._reject(trial, str(error))
             return
         unmet = self.config.space.violations(arch) + [
             why for c in self.config.constraints if (why := c.violation(arch)) is not None
         ]
         if unmet:
-            self._reject(
-                trial, {"fail_reason": f"infeasible: violates {unmet[0]}", **_arch_attrs(arch)}
-            )
+            self._reject(trial, f"violates {unmet[0]}", _arch_attrs(arch))
             return
         self.infeasible_streak = 0
         figures = estimate(arch, seq_len=self.config.seq_len, context=self.config.context)
@@ -614,8 +620,9 @@ class _Driver:
         copied = {k: v for k, v in attrs.items() if k not in ("rung_values", "baseline")}
         self._tell(trial, state, values, {**copied, "duplicate_of": number})
 
-    def _reject(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    def _reject(self, trial: optuna.Trial, why: str, attrs: dict[str, Any] | None = None) -> None:
         """An infeasible suggestion: pruned untrained, so the sampler learns to avoid it."""
+        attrs = {"fail_reason": INFEASIBLE_PREFIX + why, **(attrs or {})}
         set_user_attrs(self.storage, trial._trial_id, attrs)
         self.study.tell(trial, state=TrialState.PRUNED)
         self.counts.infeasible += 1
@@ -623,7 +630,7 @@ class _Driver:
         if self.grid_size is None and self.infeasible_streak >= INFEASIBLE_STREAK_LIMIT:
             self.gave_up = (
                 f"stopped asking: the last {self.infeasible_streak} suggestions all broke a "
-                f"constraint (the last: {attrs['fail_reason'].removeprefix('infeasible: ')}); "
+                f"constraint (the last: {why}); "
                 "loosen the constraints or narrow the space"
             )
         if self.display is not None:
@@ -701,7 +708,7 @@ class _Driver:
             arch_hash = trial.user_attrs.get("arch_hash")
             if trial.state == TrialState.COMPLETE:
                 self.completed_values[trial.number] = list(trial.values)
-            infeasible = str(trial.user_attrs.get("fail_reason", "")).startswith("infeasible")
+            infeasible = str(trial.user_attrs.get("fail_reason", "")).startswith(INFEASIBLE_PREFIX)
             if (
                 arch_hash
                 and not infeasible

@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from nas.db import schema
 from nas.study import Display, load_study, run_study
+from nas.study._runner import INFEASIBLE_PREFIX
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -75,7 +76,7 @@ def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def infeasible(trial: optuna.trial.FrozenTrial) -> bool:
     """Pruned untrained for breaking a constraint: not counted toward n_trials."""
-    return str(trial.user_attrs.get("fail_reason", "")).startswith("infeasible")
+    return str(trial.user_attrs.get("fail_reason", "")).startswith(INFEASIBLE_PREFIX)
 
 
 def rows(url: str, query: str) -> list[Any]:
