@@ -235,3 +235,19 @@ def test_every_sampler_builds_with_its_seed(tmp_path: Path, name: str) -> None:
     )
     assert (config.sampler, config.sampler_seed) == (name, 7)
     assert isinstance(make_sampler(config, config.sampler_seed), sampler_class(name))
+
+
+def test_gp_sampler_samples_past_its_startup_trials(tmp_path: Path) -> None:
+    """GPSampler builds without scipy and needs it only to fit: fit it, on the space itself."""
+    import optuna
+
+    sampler = "sampler: {name: gp, seed: 7, n_startup_trials: 2}\nn_trials: 4"
+    config = load_study(write(tmp_path, GOOD.replace("sampler: grid", sampler)))
+    study = optuna.create_study(
+        directions=config.directions, sampler=make_sampler(config, config.sampler_seed)
+    )
+    for number in range(4):
+        trial = study.ask()
+        arch = config.space.suggest(trial)
+        study.tell(trial, [number / 4, float(arch.d_model + number)])
+    assert len(study.get_trials(states=[optuna.trial.TrialState.COMPLETE])) == 4
