@@ -374,7 +374,7 @@ def _decode_params(
     numbers = np.array(values, dtype=float)
     # Most studies give a parameter one distribution, in every trial: then no hashing.
     first = distributions[0] if len(distributions) else None
-    if first is not None and list(distributions).count(first) == len(distributions):
+    if first is not None and distributions.count(first) == len(distributions):
         codes, uniques = np.zeros(len(numbers), dtype=np.intp), [first]
     else:
         codes, uniques = pd.factorize(np.array(distributions, dtype=object))
