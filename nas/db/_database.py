@@ -661,17 +661,10 @@ def upgrade_database(url: str) -> tuple[int | None, int]:
     :func:`delete_study`; a database of a newer toolkit is refused, untouched."""
     from sqlalchemy import create_engine
 
-    reader = open_engine(url)  # a missing SQLite file is refused here, not created
-    try:
-        with reader.connect() as conn:
-            before = schema.read_version(conn)
-            if before is not None and before > schema.SCHEMA_VERSION:
-                schema.check(conn)  # raises, naming both versions
-    finally:
-        reader.dispose()
+    open_engine(url).dispose()  # refuses a missing SQLite file (a writer would create it)
     writer = create_engine(parse_url(url))
     try:
-        return before, schema.upgrade(writer)
+        return schema.upgrade(writer)
     finally:
         writer.dispose()
 

@@ -271,11 +271,13 @@ def ensure(engine: Engine) -> int:
     raise AssertionError("unreachable")
 
 
-def upgrade(engine: Engine) -> int:
-    """Bring older nas tables to :data:`SCHEMA_VERSION` (explicit; never run implicitly).
+def upgrade(engine: Engine) -> tuple[int | None, int]:
+    """Bring older nas tables to :data:`SCHEMA_VERSION` (explicit; never run implicitly);
+    returns (the version before, None when there were no tables; the version now).
 
     Version 1 is the first: there is no older version to convert, so this creates any
-    missing table and records the version. Later versions add their steps here.
+    missing table and records the version. Later versions add their steps here. Tables of
+    a newer toolkit are refused before anything is written.
     """
     with engine.begin() as conn:
         version = read_version(conn)
@@ -285,7 +287,7 @@ def upgrade(engine: Engine) -> int:
         if version != SCHEMA_VERSION:
             conn.execute(schema_version.delete())
             _record(conn)
-    return SCHEMA_VERSION
+    return version, SCHEMA_VERSION
 
 
 def _record(conn: Connection) -> None:

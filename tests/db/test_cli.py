@@ -131,7 +131,9 @@ def test_unknown_study(capsys, synthetic_url: str, synthetic_path: Path, digest)
 
 def test_missing_database_file_is_not_created(capsys, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "study.db"
-    for argv in (["db", "studies"], ["db", "trials", "x"], ["db", "pareto", "x"], ["report", "x"]):
+    commands = (["db", "studies"], ["db", "trials", "x"], ["db", "pareto", "x"], ["db", "upgrade"],
+                ["report", "x"])  # fmt: skip
+    for argv in commands:
         code, _, err = run(capsys, *argv, "--storage", f"sqlite:///{missing}")
         assert code == 2 and len(err.strip().splitlines()) == 1 and "no database at" in err
     assert not missing.exists() and not missing.parent.exists()
