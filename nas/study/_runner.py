@@ -46,6 +46,7 @@ from nas.study._storage import (
     open_storage,
     retry_callback,
     set_user_attrs,
+    stamp_unbeaten_trials,
 )
 
 if TYPE_CHECKING:
@@ -327,6 +328,7 @@ class _Driver:
         for run in self.in_flight.values():
             for trial in (run.trial, *run.followers):
                 self.storage.record_heartbeat(trial._trial_id)
+        stamp_unbeaten_trials(self.storage, self.study_id)
         optuna.storages.fail_stale_trials(self.study)
 
     # -- opening a trial ------------------------------------------------------------------

@@ -140,6 +140,32 @@ def first_heartbeat(storage: optuna.storages.RDBStorage, trial_id: int) -> None:
         storage.record_heartbeat(trial_id)
 
 
+def stamp_unbeaten_trials(storage: optuna.storages.RDBStorage, study_id: int) -> None:
+    """A first heartbeat, stamped now, for every RUNNING trial of the study that has none.
+
+    A driver killed between Optuna's ``ask`` and :func:`first_heartbeat` leaves such a
+    trial, and Optuna's stale check skips trials without a heartbeat: the study would wait
+    for it forever. Stamped, it goes stale after the grace period and is reclaimed like any
+    other; a live driver's new trial gets its own beats meanwhile.
+    """
+    from optuna.storages._rdb.models import TrialHeartbeatModel, TrialModel
+    from optuna.trial import TrialState
+    from sqlalchemy import exists, func, select
+    from sqlalchemy.exc import IntegrityError
+
+    beats, trials = TrialHeartbeatModel.__table__, TrialModel.__table__
+    unbeaten = select(trials.c.trial_id, func.now()).where(
+        trials.c.study_id == study_id,
+        trials.c.state == TrialState.RUNNING,
+        ~exists().where(beats.c.trial_id == trials.c.trial_id),
+    )
+    try:
+        with storage.engine.begin() as conn:
+            conn.execute(beats.insert().from_select(["trial_id", "heartbeat"], unbeaten))
+    except IntegrityError:  # a live driver stamped its new trial meanwhile: next time
+        pass
+
+
 def retry_callback(max_retry: int) -> optuna.storages.RetryHeartbeatStaleTrialCallback:
     """Re-enqueues a failed trial's parameters (and attributes) as a new waiting trial."""
     with warnings.catch_warnings():

@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, func, select, text
 from nas.db import schema
 from nas.study import Display, load_study, run_study
 from nas.study._runner import INFEASIBLE_PREFIX
+from nas.study._storage import create_or_load, open_storage
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -383,6 +384,38 @@ def test_driver_killed_then_resumed(ray_cluster: str, markers: Path, tmp_path: P
         "SELECT arch_hash, task, seed, COUNT(*) AS n FROM evaluations GROUP BY arch_hash, task, seed",
     )
     assert all(r.n == 1 for r in runs)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # the test's own ask
+def test_trial_left_before_its_first_heartbeat_is_reclaimed(
+    ray_cluster: str, markers: Path, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A driver killed between Optuna's ask and the trial's first heartbeat leaves a RUNNING
+    trial that Optuna's stale check skips (it only looks at trials with a heartbeat): the
+    next driver must reclaim it rather than wait for it forever."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/orphan.db"
+    else:
+        url, _ = request.getfixturevalue("pg_database")
+    path = write_study(
+        tmp_path, url, name="orphan", space=CONTINUOUS_SPACE, sampler={"name": "random", "seed": 4},
+        n_trials=3,
+    )  # fmt: skip
+    config = load_study(path)
+    storage = open_storage(url, heartbeat_interval=1, max_retry=config.execution.max_retries)
+    study, _ = create_or_load(config, storage)
+    orphan = study.ask()  # RUNNING, and no heartbeat ever
+    storage.engine.dispose()
+
+    run(path)
+    found = trials(url, "orphan")
+    assert found[orphan.number].state.name == "FAIL"
+    assert any(t.system_attrs.get("failed_trial") == orphan.number for t in found)
+    assert not any(t.state.name in ("RUNNING", "WAITING") for t in found)
+    assert sum(t.state.name == "COMPLETE" for t in found) == 3
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(ray_cluster: str, markers: Path, tmp_path: Path) -> None:
