@@ -20,6 +20,7 @@ from rich.table import Table
 from nas.arch import ArchSpec, AttentionSpec, MLPSpec, SSMSpec
 from nas.compute import estimate
 from nas.errors import UserError
+from nas.units import UNITS, short_figure
 
 DEFAULT_SEQ_LEN = 1024
 DEFAULT_CONTEXT = 8192
@@ -187,18 +188,12 @@ def format_figure(key: str, value: Any, short: bool = False) -> str:
     """``1,234,567 (1.23M)``, or ``1.23M`` when ``short``; byte figures in KiB/MiB/GiB."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return escape(str(value))
-    binary = "bytes" in key
-    units = (
-        (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
-        if binary
-        else (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
-    )
+    if short:
+        return short_figure(value, key)
     exact = f"{value:,.0f}" if abs(value) >= 1 or value == 0 else f"{value:.4g}"
-    for unit, scale in units:
-        if abs(value) >= scale:
-            scaled = f"{value / scale:.3g}{' ' if binary else ''}{unit}"
-            return scaled if short else f"{exact} ({scaled})"
-    return exact
+    if abs(value) < (UNITS["KiB"] if "bytes" in key else UNITS["K"]):
+        return exact
+    return f"{exact} ({short_figure(value, key)})"
 
 
 def arch_table(

@@ -100,7 +100,6 @@ suggestion time (:class:`InfeasibleArchitecture`, an ``optuna.TrialPruned``).
 
 from nas.space._constraints import (
     FUNCTIONS,
-    UNITS,
     VARIABLES,
     Constraint,
     ConstraintError,
@@ -112,7 +111,6 @@ from nas.space._yaml import Location, Problem, SpaceError, YamlNode, read_yaml
 
 __all__ = [
     "FUNCTIONS",
-    "UNITS",
     "VARIABLES",
     "Constraint",
     "ConstraintError",

@@ -39,17 +39,7 @@ from typing import Any
 from nas import compute
 from nas.arch import ArchSpec
 from nas.errors import UserError, did_you_mean
-
-UNITS = {
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "KiB": 2**10,
-    "MiB": 2**20,
-    "GiB": 2**30,
-    "TiB": 2**40,
-}
+from nas.units import UNITS, short_figure
 
 # name -> (meaning, value for an architecture)
 VARIABLES: dict[str, tuple[str, Callable[[ArchSpec], float]]] = {
@@ -86,7 +76,6 @@ FUNCTIONS: dict[str, tuple[str, str, Callable[[ArchSpec, int], float]]] = {
         compute.state_bytes,
     ),
 }
-_BYTES = ("state_bytes",)
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -160,20 +149,8 @@ class Constraint:
         except ZeroDivisionError:
             ok, why = False, "division by zero"
         else:
-            why = ", ".join(f"{key} = {_human(key, value)}" for key, value in values.items())
+            why = ", ".join(f"{key} = {short_figure(value, key)}" for key, value in values.items())
         return None if ok else f"{self.text}  [{why}]" if why else self.text
-
-
-def _human(key: str, value: float) -> str:
-    if key.startswith(_BYTES):
-        for unit in ("TiB", "GiB", "MiB", "KiB"):
-            if abs(value) >= UNITS[unit]:
-                return f"{value / UNITS[unit]:.3g} {unit}"
-        return f"{value:.0f} B"
-    for unit in ("T", "G", "M", "K"):
-        if abs(value) >= UNITS[unit]:
-            return f"{value / UNITS[unit]:.3g}{unit}"
-    return f"{value:.4g}"
 
 
 def parse_constraint(text: str) -> Constraint:

@@ -11,33 +11,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nas.units import short_figure
+
 if TYPE_CHECKING:
     from nas.study._config import StudyConfig
     from nas.study._runner import Counts, RunResult
 
 Mode = Literal["live", "lines", "quiet"]
-_UNITS = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
-
-
-def human(value: float | None, name: str = "") -> str:
-    """A short number: ``1.2M``, ``3.4 MiB`` for bytes, ``0.812`` for capabilities.
-
-    >>> human(2112320, "state_bytes"), human(887424.0), human(0.81234, "capability")
-    ('2.0 MiB', '887K', '0.812')
-    """
-    if value is None:
-        return "-"
-    if name.endswith("bytes"):
-        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-            if abs(value) >= size:
-                return f"{value / size:.1f} {unit}"
-        return f"{value:.0f} B"
-    if abs(value) < 1000:
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-    for unit, size in _UNITS:
-        if abs(value) >= size:
-            return f"{value / size:.3g}{unit}"
-    return f"{value:.3g}"
 
 
 def _duration(seconds: float | None) -> str:
@@ -101,7 +81,7 @@ class Display:
         what = attrs.get("layout", "")
         if values is not None:
             shown = ", ".join(
-                f"{n}={human(v, n)}" for n, v in zip(self._objectives, values, strict=True)
+                f"{n}={short_figure(v, n)}" for n, v in zip(self._objectives, values, strict=True)
             )
         else:
             shown = attrs.get("fail_reason", "")
@@ -128,7 +108,7 @@ class Display:
         grid.add_row(
             f"done {c.complete}  running {c.running}  pruned {c.pruned}  failed {c.failed}"
             f"  infeasible {c.infeasible}"
-            f"  ·  best capability {human(c.best, 'capability')}  ·  Pareto front {c.pareto}"
+            f"  ·  best capability {short_figure(c.best, 'capability')}  ·  Pareto front {c.pareto}"
         )
         grid.add_row(
             f"evaluations: running {c.evaluations_running}  trained {c.trained}  cached {c.cached}"
@@ -162,7 +142,7 @@ def pareto_table(result: RunResult) -> Table:
             str(trial.user_attrs.get("family", "")),
             str(trial.user_attrs.get("layout", "")),
             *(_param(trial.params.get(p)) for p in params),
-            *(human(v, n) for n, v in zip(result.objectives, trial.values, strict=True)),
+            *(short_figure(v, n) for n, v in zip(result.objectives, trial.values, strict=True)),
         )
     return table
 
