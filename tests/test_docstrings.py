@@ -11,12 +11,16 @@ import pytest
 import kernels
 import nas
 
-MODULES = ["nas", "kernels"] + sorted(
-    info.name
-    for package in (nas, kernels)
-    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
-    if not info.name.endswith(".__main__")  # importing it runs the CLI
-)
+MODULES = [
+    "nas",
+    "kernels",
+    *sorted(
+        info.name
+        for package in (nas, kernels)
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+        if not info.name.endswith(".__main__")  # importing it runs the CLI
+    ),
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -224,6 +224,7 @@ class _Driver:
                     "ignore", message="Heartbeat of storage", category=UserWarning
                 )
                 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+                self._note_running_elsewhere()
                 while True:
                     self._maintain()
                     if self.stopping:
@@ -237,6 +238,17 @@ class _Driver:
             if self.in_flight:
                 self._abandon_in_flight()
         return self._result()
+
+    def _note_running_elsewhere(self) -> None:
+        """Say why a resumed study may wait: trials another driver runs, or ran until it died."""
+        running = self._study_counts()["running"]
+        if running and self.display is not None:
+            grace = 2 * self.config.execution.heartbeat_interval
+            trials, they = ("trials are", "they are") if running > 1 else ("trial is", "it is")
+            self.display.message(
+                f"{running} {trials} RUNNING under another driver; if that driver stopped,"
+                f" {they} failed and retried {grace} s after the last heartbeat"
+            )
 
     def _should_end(self) -> bool:
         """Whether to stop, once nothing of this driver's runs or waits to run."""

@@ -6,6 +6,7 @@ Most runs use zero-cost evaluators (tests/study/study_evaluators.py); one trains
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
+from rich.console import Console
 from sqlalchemy import create_engine, func, select, text
 
 from nas.db import schema
@@ -410,7 +412,11 @@ def test_trial_left_before_its_first_heartbeat_is_reclaimed(
     orphan = study.ask()  # RUNNING, and no heartbeat ever
     storage.engine.dispose()
 
-    run(path)
+    shown = io.StringIO()
+    run_study(config, display=Display("lines", console=Console(file=shown, width=200)))
+    assert "1 trial is RUNNING under another driver; if that driver stopped, it is failed" in (
+        shown.getvalue()
+    )
     found = trials(url, "orphan")
     assert found[orphan.number].state.name == "FAIL"
     assert any(t.system_attrs.get("failed_trial") == orphan.number for t in found)
