@@ -64,8 +64,13 @@ def write_study(tmp_path: Path, storage: str, **changes: Any) -> Path:
     return path
 
 
+RUN_LIMIT_S = 240  # a driver that waits forever fails its test's checks, not pytest's timeout
+
+
 def run(path: Path, **overrides: Any) -> Any:
     config = load_study(path).with_overrides(**overrides)
+    if config.timeout is None:
+        config = config.with_overrides(timeout=RUN_LIMIT_S)
     return run_study(config, display=Display("quiet"))
 
 
@@ -413,6 +418,7 @@ def test_trial_left_before_its_first_heartbeat_is_reclaimed(
     storage.engine.dispose()
 
     shown = io.StringIO()
+    config = config.with_overrides(timeout=RUN_LIMIT_S)
     run_study(config, display=Display("lines", console=Console(file=shown, width=200)))
     assert "1 trial is RUNNING under another driver; if that driver stopped, it is failed" in (
         shown.getvalue()
