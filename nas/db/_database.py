@@ -364,7 +364,7 @@ class Database:
             evaluations = []
             if isinstance(ids, list) and ids and catalogue.nas_tables:
                 links = _series({trial_id: ids})
-                rows = nas_frames.evaluation_rows(conn, links, detail=True)
+                rows = nas_frames.evaluation_rows(conn, links)
                 for _, evaluation in rows.iterrows():
                     record = {k: _plain(v) for k, v in evaluation.items()}
                     record["task_label"] = catalogue.task_labels.get(record["task"], record["task"])
@@ -398,7 +398,7 @@ class Database:
             links = tq.read(conn, study_id, request)
             if numbers is not None:
                 links = links[links["number"].isin(list(numbers))]
-            rows = nas_frames.evaluation_rows(conn, links["evaluation_ids"], detail=True)
+            rows = nas_frames.evaluation_rows(conn, links["evaluation_ids"])
         records = []
         for trial_id, row in rows.iterrows():
             for point in json.loads(row["curve_json"]):

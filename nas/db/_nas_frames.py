@@ -98,22 +98,23 @@ def study_tasks(conn: Connection, study_id: int, sample: int = 20) -> list[str]:
     )
 
 
+# What the per-trial summary reads of each evaluation, and what a trial's detail shows.
+_SUMMARISED = ("task", "seed", "capability", "wall_s", "tokens_per_s", "peak_memory_bytes",
+               "device", "backend")  # fmt: skip
+_DETAIL = ("task", "seed", "fidelity", "budget_hash", "status", "capability", "wall_s",
+           "tokens_per_s", "peak_memory_bytes", "device", "backend", "error", "metrics_json",
+           "curve_json", "clean_json", "budget_json", "memory_kind", "versions_json",
+           "study_name", "trial_number", "created_at", "arch_hash")  # fmt: skip
 _INTEGERS = ("evaluation_id", "seed", "fidelity", "peak_memory_bytes", "trial_number")
 _FLOATS = ("capability", "wall_s", "tokens_per_s", "filler_gap")
 
 
-def evaluation_rows(
-    conn: Connection,
-    evaluation_ids: pd.Series,
-    detail: bool = False,
-) -> pd.DataFrame:
-    """The evaluations behind each trial: one row per (trial_id, evaluation).
-
-    ``evaluation_ids`` maps trial_id -> list of ids. With ``detail``, metrics, curves and
-    every measurement column come too.
+def evaluation_rows(conn: Connection, evaluation_ids: pd.Series) -> pd.DataFrame:
+    """The evaluations behind each trial, every column of them (metrics, curves, versions,
+    ...): one row per (trial_id, evaluation). ``evaluation_ids`` maps trial_id -> list of ids.
     """
     links = _links(evaluation_ids)
-    table = _evaluation_table(conn, links, detail)
+    table = _evaluation_table(conn, links, _DETAIL)
     joined = table.reindex(links.to_numpy())
     joined.index = links.index
     joined.insert(0, "evaluation_id", links.to_numpy())
@@ -125,24 +126,20 @@ def _links(evaluation_ids: pd.Series) -> pd.Series:
     return evaluation_ids.dropna().explode().dropna().astype(int)
 
 
-def _evaluation_table(conn: Connection, links: pd.Series, detail: bool) -> pd.DataFrame:
-    """One row per evaluation in ``links``, indexed by evaluation_id."""
+def _evaluation_table(conn: Connection, links: pd.Series, columns: Sequence[str]) -> pd.DataFrame:
+    """``columns`` of each evaluation in ``links`` and its filler gap, indexed by evaluation_id."""
     import numpy as np
     import pandas as pd
 
     e = schema.evaluations
-    base = ["evaluation_id", "task", "seed", "fidelity", "budget_hash", "status", "capability",
-            "wall_s", "tokens_per_s", "peak_memory_bytes", "device", "backend"]  # fmt: skip
-    extra = ["error", "metrics_json", "curve_json", "clean_json", "budget_json", "memory_kind",
-             "versions_json", "study_name", "trial_number", "created_at", "arch_hash"] if detail else []  # fmt: skip
     gap = json_number(conn, e.c.metrics_json, "filler_gap")
-    query = select(*(e.c[n] for n in base + extra), gap)
+    query = select(e.c.evaluation_id, *(e.c[n] for n in columns), gap)
     ids = np.unique(links.to_numpy()).tolist()
     if len(ids) <= MAX_IN_LIST:
         query = query.where(e.c.evaluation_id.in_(ids))
     elif ids:  # the study's rows lie in one id range (cache hits may reach below it)
         query = query.where(e.c.evaluation_id.between(ids[0], ids[-1]))
-    names = [*base, *extra, "filler_gap"]
+    names = ["evaluation_id", *columns, "filler_gap"]
     columns = list(zip(*fetch_all(conn, query), strict=True)) or [()] * len(names)
     # Text stays in plain object columns: spreading them onto every (trial, evaluation)
     # pair is then a numpy take.
@@ -150,7 +147,7 @@ def _evaluation_table(conn: Connection, links: pd.Series, detail: bool) -> pd.Da
     table = pd.DataFrame(
         {n: pd.Series(v, dtype=kinds.get(n, object)) for n, v in zip(names, columns, strict=True)}
     ).set_index("evaluation_id")
-    if detail:  # the raw cursor gives SQLite's text or the server's datetimes: one type
+    if "created_at" in table:  # the raw cursor gives SQLite's text or the server's datetimes
         table["created_at"] = pd.to_datetime(table["created_at"], format="ISO8601")
     return table
 
@@ -167,7 +164,7 @@ def evaluation_frame(
 
     frame = pd.DataFrame(index=evaluation_ids.index)
     links = _links(evaluation_ids)
-    table = _evaluation_table(conn, links, detail=False)
+    table = _evaluation_table(conn, links, _SUMMARISED)
     at = table.index.get_indexer(links.to_numpy())  # each link's evaluation row
     found = at >= 0
     if not found.any():
