@@ -73,6 +73,11 @@ _COUNT_TRIALS = text(
 INFEASIBLE_STREAK_LIMIT = 1000
 
 
+def is_infeasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the trial was a suggestion pruned untrained for breaking a constraint."""
+    return str(trial.user_attrs.get("fail_reason", "")).startswith(INFEASIBLE_PREFIX)
+
+
 @dataclass
 class _Unit:
     """One evaluation of a trial: its task and seed, and what is known of it so far."""
@@ -722,10 +727,9 @@ class _Driver:
             arch_hash = trial.user_attrs.get("arch_hash")
             if trial.state == TrialState.COMPLETE:
                 self.completed_values[trial.number] = list(trial.values)
-            infeasible = str(trial.user_attrs.get("fail_reason", "")).startswith(INFEASIBLE_PREFIX)
             if (
                 arch_hash
-                and not infeasible
+                and not is_infeasible(trial)
                 and trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
             ):
                 self.finished_by_hash.setdefault(

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from nas.db import schema
 from nas.study import Display, load_study, run_study
-from nas.study._runner import INFEASIBLE_PREFIX
+from nas.study._runner import is_infeasible as infeasible
 from nas.study._storage import create_or_load, open_storage
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -67,11 +67,11 @@ def write_study(tmp_path: Path, storage: str, **changes: Any) -> Path:
 RUN_LIMIT_S = 240  # a driver that waits forever fails its test's checks, not pytest's timeout
 
 
-def run(path: Path, **overrides: Any) -> Any:
+def run(path: Path, display: Display | None = None, **overrides: Any) -> Any:
     config = load_study(path).with_overrides(**overrides)
     if config.timeout is None:
         config = config.with_overrides(timeout=RUN_LIMIT_S)
-    return run_study(config, display=Display("quiet"))
+    return run_study(config, display=display or Display("quiet"))
 
 
 def trained(markers: Path) -> int:
@@ -80,11 +80,6 @@ def trained(markers: Path) -> int:
 
 def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
-
-
-def infeasible(trial: optuna.trial.FrozenTrial) -> bool:
-    """Pruned untrained for breaking a constraint: not counted toward n_trials."""
-    return str(trial.user_attrs.get("fail_reason", "")).startswith(INFEASIBLE_PREFIX)
 
 
 def rows(url: str, query: str) -> list[Any]:
@@ -418,8 +413,7 @@ def test_trial_left_before_its_first_heartbeat_is_reclaimed(
     storage.engine.dispose()
 
     shown = io.StringIO()
-    config = config.with_overrides(timeout=RUN_LIMIT_S)
-    run_study(config, display=Display("lines", console=Console(file=shown, width=200)))
+    run(path, Display("lines", console=Console(file=shown, width=200)))
     assert "1 trial is RUNNING under another driver; if that driver stopped, it is failed" in (
         shown.getvalue()
     )
