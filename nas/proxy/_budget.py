@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from nas.arch import ArchSpec
@@ -115,6 +115,24 @@ class Budget:
             return max(1, int(self.tokens // tokens_per_step))
         assert self.flops is not None
         return max(1, int(self.flops // (train_flops_per_token(arch, seq_len) * tokens_per_step)))
+
+    def scaled(self, factor: float) -> Budget:
+        """This budget with its training amount (``steps``, ``tokens`` or ``flops``) times
+        ``factor``; every other setting, the schedule's shape included, stays. Steps and
+        tokens round to the nearest whole number, at least 1.
+
+        Example:
+            >>> Budget(steps=150).scaled(4).steps, Budget(tokens=10_000).scaled(0.5).tokens
+            (600, 5000)
+            >>> Budget(flops=1e12, lr=1e-3).scaled(4) == Budget(flops=4e12, lr=1e-3)
+            True
+        """
+        if isinstance(factor, bool) or not 0 < factor < math.inf:
+            raise UserError(f"a budget scale factor must be a positive number, got {factor!r}")
+        amount = getattr(self, self.kind) * factor
+        if self.kind != "flops":
+            amount = max(1, round(amount))
+        return replace(self, **{self.kind: amount})
 
     def eval_steps(self, steps: int) -> list[int]:
         """The steps after which the model is evaluated (distinct, ascending, ending at ``steps``)."""

@@ -150,6 +150,19 @@ class StudyConfig:
         text = json.dumps({k: self.summary[k] for k in keys}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def scaled(self, factor: float) -> StudyConfig:
+        """The study with every training budget amount times ``factor`` (through
+        :meth:`nas.proxy.Budget.scaled`): what ``nas fidelity`` trains at ``--factor``.
+        The name and the rest stay; the stored summary and fingerprint follow the budget.
+
+        Example:
+            >>> config = load_study("studies/quickstart.yaml")
+            >>> config.scaled(4).budget.steps, config.scaled(4).summary["budget"]["steps"]
+            (600, 600)
+        """
+        budget = self.budget.scaled(factor)
+        return replace(self, budget=budget, summary={**self.summary, "budget": budget.to_dict()})
+
     def with_overrides(
         self,
         *,
