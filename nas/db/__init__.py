@@ -18,6 +18,7 @@ Example::
     db.evaluations("11ff2c11")                         # one architecture, every study
     db.compare("quickstart", "quickstart_mf")          # two fronts side by side
     db.trial("quickstart", 5)                          # one trial, its runs and curves
+    db.fidelity("quickstart")                          # does its ranking hold at 4x budget?
 
 The trials frame
 ----------------
@@ -73,6 +74,7 @@ Optuna's tables are left as Optuna defines them, so its tools read a nas databas
 
 from nas.db._database import Database, UnknownStudy, delete_study, upgrade_database
 from nas.db._export import FORMATS, format_for, write_frame
+from nas.db._fidelity import FidelityResult
 from nas.db._pareto import non_dominated
 from nas.db._readonly import SQLRefused
 from nas.db._storage import StorageError, masked, parse_url
@@ -81,6 +83,7 @@ from nas.db._where import Where, WhereError
 __all__ = [
     "FORMATS",
     "Database",
+    "FidelityResult",
     "SQLRefused",
     "StorageError",
     "UnknownStudy",

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Connection, Engine
 
+    from nas.db._fidelity import FidelityResult
+
 BASE_COLUMNS = ("number", "state", "datetime_start", "datetime_complete", "duration_s")
 # User attributes the study driver writes (nas.db.schema); arch_hash, family and layout
 # are shown from the architectures table instead.
@@ -338,6 +340,16 @@ class Database:
                 "on_joint_front",
             ]
         ]
+
+    # -- proxy validity -------------------------------------------------------------------
+    def fidelity(self, study: str, check: str | None = None) -> list[FidelityResult]:
+        """How far ``study``'s ranking holds at a higher fidelity, computed from the stored
+        evaluations: the latest ``nas fidelity`` check (or ``check``), one result per factor,
+        and for a multi-fidelity study one per pair of consecutive levels (see
+        :mod:`nas.db._fidelity`)."""
+        from nas.db import _fidelity
+
+        return _fidelity.read(self, study, check)
 
     # -- one trial, one architecture ------------------------------------------------------
     def trial(self, study: str, number: int) -> dict[str, Any]:
