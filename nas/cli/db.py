@@ -1,4 +1,4 @@
-"""``nas db studies|trials|pareto|show|arch|compare|columns|export|sql|delete``.
+"""``nas db studies|trials|pareto|show|arch|compare|fidelity|columns|export|sql|delete``.
 
 Every command but ``delete`` reads through :class:`nas.db.Database`, whose connections
 are read-only. pandas and the query code load inside the handlers, so that building the
@@ -109,6 +109,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("study_a", metavar="A")
     compare.add_argument("study_b", metavar="B")
     _add_format(compare, out=True)
+
+    fidelity = action(
+        "fidelity",
+        "how far a study's ranking holds at a longer budget (nas fidelity) or between its "
+        "multi-fidelity levels",
+        _fidelity,
+    )
+    fidelity.add_argument("study", metavar="STUDY")
+    fidelity.add_argument("--check", metavar="ID", help="an earlier check (default: the latest)")
+    _add_format(fidelity)
+    fidelity.add_argument("--out", metavar="FILE", help="write CSV or JSON to FILE")
 
     columns = action("columns", "the columns --where, --sort and --columns can use", _columns)
     columns.add_argument("study", metavar="STUDY")
@@ -374,6 +385,15 @@ def _compare(args: argparse.Namespace) -> int:
                 markup=False,
             )
     _emit(frame, args, title=f"Pareto fronts of {args.study_a} and {args.study_b}")
+    return 0
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    from nas.cli.fidelity import show
+
+    with _open(args) as db:
+        results = db.fidelity(args.study, check=args.check)
+    show(results, args.format, args.out)
     return 0
 
 

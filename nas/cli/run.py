@@ -20,14 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "resumes it; Ctrl-C stops cleanly. Flags override the file's settings."
         ),
     )
-    parser.add_argument("study", metavar="STUDY.yaml", help="the study file")
-    parser.add_argument(
-        "--storage", metavar="URL", help="database URL (sqlite:///... or postgresql+psycopg://...)"
-    )
-    parser.add_argument(
-        "--ray-address", metavar="ADDR", help="join this Ray cluster instead of starting one"
-    )
-    parser.add_argument("--workers", type=int, metavar="N", help="evaluations running at once")
+    add_study_flags(parser)
     parser.add_argument(
         "--n-trials", type=int, metavar="N", help="finished trials to reach in the study"
     )
@@ -37,12 +30,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="retrain evaluations already in the database"
     )
+    parser.set_defaults(handler=_run)
+
+
+def add_study_flags(parser: argparse.ArgumentParser) -> None:
+    """The study file and the flags every command that runs it takes (``nas run``,
+    ``nas fidelity``): where its rows go, where it runs, how progress shows."""
+    parser.add_argument("study", metavar="STUDY.yaml", help="the study file")
+    parser.add_argument(
+        "--storage", metavar="URL", help="database URL (sqlite:///... or postgresql+psycopg://...)"
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDR", help="join this Ray cluster instead of starting one"
+    )
+    parser.add_argument("--workers", type=int, metavar="N", help="evaluations running at once")
     parser.add_argument(
         "--progress",
         choices=("live", "lines", "quiet"),
         help="live view (default on a terminal), a line per trial (default otherwise), or nothing",
     )
-    parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -87,6 +87,7 @@ from nas.study._display import Display, pareto_table
 from nas.study._fidelity import front_ranks, promote
 from nas.study._runner import Counts, RunResult, run_study
 from nas.study._storage import masked
+from nas.study._validity import FidelityPlan, FidelityRun, plan_check, run_fidelity
 
 __all__ = [
     "OBJECTIVES",
@@ -96,6 +97,8 @@ __all__ = [
     "Display",
     "Execution",
     "Fidelity",
+    "FidelityPlan",
+    "FidelityRun",
     "Objective",
     "RunResult",
     "StudyConfig",
@@ -105,6 +108,8 @@ __all__ = [
     "masked",
     "pareto_table",
     "parse_duration",
+    "plan_check",
     "promote",
+    "run_fidelity",
     "run_study",
 ]
