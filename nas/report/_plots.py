@@ -184,3 +184,25 @@ def filler_gap(trials: pd.DataFrame, gap_columns: Sequence[str]) -> Figure:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return figure
+
+
+def fidelity_scatter(panels: Sequence[tuple[str, pd.DataFrame, str, str]]) -> Figure:
+    """Capability of each architecture at a lower fidelity (x) and a higher one (y), one
+    panel per comparison ``(title, architectures, low, high)``; bars are standard errors
+    over seeds, families marked as everywhere. A ranking that holds rises left to right."""
+    figure, axes = _figure(1, len(panels), size=(min(5.0 * len(panels), 15.0), 4.4))
+    for ax, (title, archs, low, high) in zip(axes[0], panels, strict=True):
+        for family, style in FAMILY_STYLE.items():
+            rows = archs[archs["family"] == family]
+            if len(rows):
+                ax.errorbar(rows["capability_low"], rows["capability_high"],
+                            xerr=rows["sem_low"].fillna(0), yerr=rows["sem_high"].fillna(0),
+                            fmt=style["marker"], color=style["color"], markersize=6,
+                            markeredgecolor="black", markeredgewidth=0.5, elinewidth=0.8,
+                            label=style["label"])  # fmt: skip
+        ax.set_xlabel(f"capability at {low}")
+        ax.set_ylabel(f"capability at {high}")
+        ax.grid(alpha=0.3)
+        ax.set_title(title, fontsize=9)
+        ax.legend(loc="lower right", fontsize=7)
+    return figure

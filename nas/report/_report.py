@@ -134,6 +134,7 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
             "Capability on each task of the trials on the Pareto front, cheapest first.",
             plots.task_breakdown(front.sort_values(x), task_columns),
         ))  # fmt: skip
+    report.sections.append(_fidelity_section(db, study))
     report.sections.append(_curves_section(db, study, front, x))
     report.sections.append(_importance_section(db, study, y))
     with_gap = [c for c in gap_columns if trials[c].notna().any()]
@@ -168,6 +169,41 @@ def _state_bytes(trials: pd.DataFrame, context: int, stored: int | None) -> Any:
         if isinstance(spec, str)
     }
     return trials["arch_hash"].map(per_arch).astype(float)
+
+
+def _fidelity_section(db: Database, study: str) -> Section:
+    """How far the ranking holds at a longer budget (``nas fidelity``) or between the
+    study's multi-fidelity levels, as ``nas db fidelity`` reads it."""
+    import pandas as pd
+
+    title = "Proxy validity: does the ranking hold with more training?"
+    try:
+        results = db.fidelity(study)
+    except UserError:
+        return Section("fidelity", title, "", note=(
+            "Not checked: `nas fidelity STUDY.yaml` trains these architectures at 4x the budget "
+            "and measures whether their ranking holds. Until then, treat the front as a proxy's."
+        ))  # fmt: skip
+    panels = [(f"{r.low} vs {r.high}: rho {r.rows.iloc[0]['spearman']:.2f}", r.architectures,
+               r.low, r.high) for r in results[:3]]  # fmt: skip
+    rows = pd.concat([
+        r.rows.assign(comparison=f"{r.low} vs {r.high}")[["comparison", "target", "n", "spearman",
+            "spearman_low", "spearman_high", "kendall", "seeds_low", "seeds_high", "verdict"]]
+        for r in results
+    ], ignore_index=True)  # fmt: skip
+    return Section(
+        "fidelity", title,
+        "Each architecture's capability (mean over seeds, bars: standard error) at the study's "
+        "budget or a lower fidelity level (x) against a longer budget or the next level (y). "
+        "Spearman rho and Kendall tau between the two rankings carry bootstrap 95% intervals "
+        "(spearman_low..spearman_high); seeds_low/high is the seed-to-seed rank agreement at "
+        "each. The verdict: stable (rho >= 0.8, interval above 0.5, seeds and front agree), "
+        "uncertain, or unstable (rho < 0.5 or an interval reaching 0): do not trust the front.",
+        plots.fidelity_scatter(panels),
+        note=" · ".join(r.verdict.line for r in results),
+        table=rows.to_html(index=False, border=0, float_format=lambda v: f"{v:.3g}",
+                           classes="front", escape=True),
+    )  # fmt: skip
 
 
 def _curves_section(db: Database, study: str, front: pd.DataFrame, x: str) -> Section:
