@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from nas.db import schema
+from nas.db._fidelity import capability_at
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -54,11 +55,7 @@ class Evaluation:
 
     def capability_at(self, fraction: float) -> float | None:
         """Capability measured after ``fraction`` of the steps, or None if not reached."""
-        step = max(1, round(fraction * self.steps))
-        for entry in self.curve:
-            if entry["step"] == step:
-                return float(entry["capability"])
-        return None
+        return capability_at(self.curve, self.steps, fraction)
 
 
 def _now() -> datetime:
