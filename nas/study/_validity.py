@@ -138,7 +138,8 @@ def run_fidelity(
     runtime = _execution.start_ray(config.execution)  # once for both companion studies
     try:
         for scale in (1.0, factor):
-            run = run_study(companion(config, plan, scale), evaluator=evaluator, display=display)
+            study = _retrying_failures(companion(config, plan, scale), display)
+            run = run_study(study, evaluator=evaluator, display=display)
             runs.append(run)
             if run.interrupted:
                 return FidelityRun(plan, runs, None)
@@ -224,6 +225,48 @@ def companion(config: StudyConfig, plan: FidelityPlan, factor: float) -> StudyCo
         seeds=plan.seeds,
         summary=summary,
     )
+
+
+def _retrying_failures(config: StudyConfig, display: Display | None) -> StudyConfig:
+    """A rerun retries the architectures whose trial FAILed in an earlier run of this
+    companion (a worker killed for memory, a node lost): each is enqueued again and
+    ``n_trials`` grows by the failures, so the study runs until each has one more try.
+    Their evaluations that finished are cache hits; diverged (PRUNED) ones stay as they are."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from nas.study._storage import open_storage
+
+    storage = open_storage(
+        config.storage,
+        heartbeat_interval=config.execution.heartbeat_interval,
+        max_retry=config.execution.max_retries,
+    )
+    try:
+        if config.name not in {s.study_name for s in storage.get_all_studies()}:
+            return config
+        study = optuna.load_study(study_name=config.name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        failed = [t for t in trials if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs]
+        done = {
+            t.user_attrs.get("arch_hash")
+            for t in trials
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        }
+        waiting = any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials)
+        retry = {t.user_attrs.get("arch_hash"): t for t in failed} if not waiting else {}
+        retry = {h: t for h, t in retry.items() if h not in done}
+        for trial in retry.values():
+            study.enqueue_trial(
+                trial.params, user_attrs={"baseline": trial.user_attrs.get("baseline", "")}
+            )
+        if retry and display is not None:
+            display.message(
+                f"{config.name}: retrying {len(retry)} architectures that failed before"
+            )
+        return replace(config, n_trials=len(config.baselines) + len(failed))
+    finally:
+        storage.engine.dispose()
 
 
 def stratified(

@@ -68,3 +68,16 @@ def planted(arch: Any, tasks: Any, budget: Any, seed: int, **kwargs: Any) -> Any
 
 def reversed_at_length(arch: Any, tasks: Any, budget: Any, seed: int, **kwargs: Any) -> Any:
     return _planted(arch, tasks, budget, seed, True, **kwargs)
+
+
+def planted_failing_once(arch: Any, tasks: Any, budget: Any, seed: int, **kwargs: Any) -> Any:
+    """``planted``, but the first long run of pure attention raises (a failed trial)."""
+    first = Path(os.environ["NAS_TEST_MARKERS"]) / f"failed-{arch.arch_hash}"
+    if (
+        arch.family == "attention"
+        and budget.steps_for(arch, 1) >= LONG_STEPS
+        and not first.exists()
+    ):
+        first.touch()
+        raise RuntimeError("boom: a transient failure")
+    return _planted(arch, tasks, budget, seed, False, **kwargs)

@@ -216,6 +216,31 @@ def test_python_api_checks_the_study_own_trials_and_reuses_their_runs(
 
 @pytest.mark.ray
 @pytest.mark.slow
+def test_a_rerun_retries_the_architectures_that_failed(
+    ray_cluster: str, markers: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/retry.db"
+    path = write_study(tmp_path, url, name="retry", tasks=[MQAR],
+                       execution={"workers": 2, "heartbeat_interval": 1,
+                                  "evaluator": "fidelity_evaluators:planted_failing_once"})  # fmt: skip
+    config = load_study(path)
+    first = run_fidelity(config, architectures=5, seeds=1)
+    (result,) = first.results
+    assert result.rows.iloc[0]["n"] == 4 and len(result.missing) == 1
+    assert result.verdict.level == "insufficient" and "rerun to finish" in result.verdict.line
+    before = trained(markers)
+    second = run_fidelity(config, architectures=5, seeds=1)
+    (result,) = second.results
+    assert result.rows.iloc[0]["n"] == 5 and not result.missing
+    assert trained(markers) - before == 1  # only the failed run trains again
+    found = {t.state.name for t in second.runs[1].best_trials}
+    assert found == {"COMPLETE"}
+    third = run_fidelity(config, architectures=5, seeds=1)
+    assert trained(markers) - before == 1 and third.results[0].rows.iloc[0]["n"] == 5
+
+
+@pytest.mark.ray
+@pytest.mark.slow
 def test_multi_fidelity_levels_are_compared_without_training(
     ray_cluster: str, markers: Path, tmp_path: Path
 ) -> None:
