@@ -46,7 +46,9 @@ Trial user attributes (written by the driver on each Optuna trial)
 
 The study's own user attributes hold ``nas_config`` (the resolved study file: space,
 tasks and weights, budget, fidelity, objectives, constraints, seeds, compute settings,
-sampler) and ``nas_fingerprint``.
+sampler) and ``nas_fingerprint``. A companion study that ``nas fidelity`` runs also holds
+``fidelity_check`` in its ``nas_config``: the study it checks (``of``), the check id, the budget
+``factor``, where the architectures came from (``source``) and their hashes.
 
 Example:
     >>> from sqlalchemy import create_engine
