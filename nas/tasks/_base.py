@@ -181,6 +181,24 @@ class Task(ABC):
             yield self.sample(batch_size, generator, split)
 
     # -- score ----------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def chance(self) -> float:
+        """The capability of a model that learned nothing about the task beyond which
+        tokens can be answers: for accuracy, 1 / the tokens an answer is drawn from."""
+
+    def at_chance(self, capability: float, positions: float) -> bool:
+        """Whether ``capability``, scored on ``positions`` held-out positions, is not
+        measurably above :attr:`chance`: within two binomial standard errors of it.
+
+        >>> from nas.tasks import get_task
+        >>> task = get_task("mqar:num_kv_pairs=4")   # 32 value tokens: chance 1/32
+        >>> task.at_chance(0.023, 1024), task.at_chance(0.25, 1024)
+        (True, False)
+        """
+        p = self.chance
+        return capability <= p + 2.0 * math.sqrt(p * (1.0 - p) / max(positions, 1.0))
+
     def summarize(self, total: Tally) -> tuple[float, dict[str, float]]:
         """Capability in [0, 1] and the raw metrics from a :class:`Tally` over eval batches.
 

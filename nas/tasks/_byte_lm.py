@@ -87,6 +87,10 @@ class ByteLM(Task):
     def vocab_size(self) -> int:
         return 256
 
+    @property
+    def chance(self) -> float:
+        return 0.0  # knowing only the byte frequencies is the unigram model: capability 0
+
     @functools.cached_property
     def unigram_bpb(self) -> float:
         """Entropy in bits of the held-out split's byte histogram."""

@@ -39,6 +39,10 @@ class FillerTask(Task):
         return self._clean.vocab_size
 
     @property
+    def chance(self) -> float:
+        return self._clean.chance
+
+    @property
     def seq_len(self) -> int:
         return self._clean.seq_len * (self._filler + 1)
 

@@ -60,6 +60,10 @@ class MQAR(Task):
     def vocab_size(self) -> int:
         return int(self.params["vocab_size"])
 
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.num_values
+
     def sample(self, batch_size: int, generator: torch.Generator, split: Split) -> Batch:
         pairs, seq_len = self.params["num_kv_pairs"], self.params["seq_len"]
         keys = distinct_draws(self.num_keys, pairs, batch_size, generator) + 1

@@ -65,6 +65,10 @@ class _PairStream(Task):
     def vocab_size(self) -> int:
         return int(self.params["vocab_size"])
 
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.num_values  # each value token is one of the value tokens
+
     def sample(self, batch_size: int, generator: torch.Generator, split: Split) -> Batch:
         pairs, seq_len = self.params["num_kv_pairs"], self.params["seq_len"]
         key_base = 1 + self.noise_vocab

@@ -42,6 +42,10 @@ class SelectiveCopy(Task):
     def vocab_size(self) -> int:
         return int(self.params["vocab_size"])
 
+    @property
+    def chance(self) -> float:
+        return 1.0 / (self.vocab_size - FIRST_DATA)
+
     def sample(self, batch_size: int, generator: torch.Generator, split: Split) -> Batch:
         count, seq_len = self.params["num_tokens"], self.params["seq_len"]
         region_len = seq_len - count
