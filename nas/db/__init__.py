@@ -13,7 +13,8 @@ Example::
     db.studies()                                       # one row per study
     db.trials("quickstart", where="d_state >= 16 and family == 'hybrid'",
               sort="-capability", limit=10)            # a DataFrame
-    db.pareto("quickstart")                            # over the study's objectives
+    db.pareto("quickstart")                            # each front architecture once
+    db.trials("quickstart", by_architecture=True)      # one row per architecture
     db.pareto("quickstart", objectives={"capability": "maximize", "state_bytes": "minimize"})
     db.evaluations("11ff2c11")                         # one architecture, every study
     db.compare("quickstart", "quickstart_mf")          # two fronts side by side
@@ -22,10 +23,13 @@ Example::
 
 The trials frame
 ----------------
-One row per trial; :meth:`Database.columns` lists them all, in this order:
+One row per trial, or with ``by_architecture=True`` one per architecture and state (its
+first trial; ``nas db trials`` does this by default, ``nas db pareto`` always, unless
+``--each-trial``). :meth:`Database.columns` lists the columns in this order, and
+:meth:`Database.describe_columns` gives each one's type and meaning:
 
-- ``number``, ``state`` and the objectives, named as the study names them
-  (``capability``, ``train_flops_per_token``, ...);
+- ``number``, ``state``, ``n_trials`` (the trials a row stands for) and the objectives,
+  named as the study names them (``capability``, ``train_flops_per_token``, ...);
 - the architecture: ``arch_hash``, ``layout``, ``family`` (ssm | attention | hybrid),
   ``ratio`` (SSM:attention, ``"3:1"``), ``attention_fraction``, ``n_layers``, ``n_ssm``,
   ``n_attention``, ``n_mlp``, ``d_model``, ``vocab_size``, ``ssm_kind``, ``d_state``,
@@ -69,7 +73,8 @@ Optuna's tables are left as Optuna defines them, so its tools read a nas databas
     optuna best-trials --study-name quickstart --storage sqlite:///runs/quickstart.db
     optuna-dashboard sqlite:///runs/quickstart.db --host 127.0.0.1 --port 8080
 
-``optuna best-trials`` lists the same trials as ``nas db pareto`` (a test checks it).
+``optuna best-trials`` lists the same trials as ``nas db pareto --each-trial`` (a test
+checks it); ``nas db pareto`` shows each architecture of the front once.
 """
 
 from nas.db._database import Database, UnknownStudy, delete_study, upgrade_database

@@ -16,6 +16,7 @@ from nas.db import _optuna_frames as frames
 from nas.db import _optuna_tables as ot
 from nas.db import _trial_query as tq
 from nas.db import schema
+from nas.db._fold import FOLD_KEYS, N_TRIALS, fold
 from nas.db._pareto import non_dominated
 from nas.db._readonly import check_read_only
 from nas.db._storage import StorageError, masked, open_engine, parse_url
@@ -41,6 +42,7 @@ DRIVER_ATTRS = (
     "evaluation_ids",
 )
 _SHOWN_ELSEWHERE = frozenset({"arch_hash", "family", "layout"})
+_TYPE_SAMPLE = 200  # rows a column's type is read off
 
 
 class UnknownStudy(UserError):
@@ -147,6 +149,14 @@ class Database:
         with self._connect() as conn:
             return self._catalogue(conn, self._study_id(conn, study)).names()
 
+    def describe_columns(self, study: str) -> pd.DataFrame:
+        """Every column of :meth:`trials` with its type (read off the study's first rows)
+        and what it means: ``column``, ``type``, ``meaning``."""
+        from nas.db._columns import describe
+
+        sample = self.trials(study, limit=_TYPE_SAMPLE)
+        return describe(self.columns(study), sample, self.objectives(study))
+
     def param_distributions(self, study: str) -> dict[str, str]:
         """Each parameter of the study's trials -> its Optuna distribution JSON (the latest)."""
         with self._connect() as conn:
@@ -169,6 +179,7 @@ class Database:
         columns: Sequence[str] | None = None,
         sort: str | Sequence[str] | None = None,
         limit: int | None = None,
+        by_architecture: bool = False,
     ) -> pd.DataFrame:
         """One row per trial of ``study``, in trial-number order unless ``sort`` says otherwise.
 
@@ -179,19 +190,25 @@ class Database:
             sort: column names, each with an optional ``-`` prefix for descending order;
                 missing values go last.
             limit: keep the first ``limit`` rows after filtering and sorting.
+            by_architecture: one row per architecture and state instead (the first trial
+                of each, with ``n_trials`` counting the trials it stands for); ``where``
+                then applies to those rows, so it can read ``n_trials`` too.
         """
         sort_keys = [sort] if isinstance(sort, str) else list(sort or [])
         with self._connect() as conn:
             study_id = self._study_id(conn, study)
             catalogue = self._catalogue(conn, study_id)
             wanted = catalogue.select(columns)
-            selected = None
-            if where or sort_keys or limit is not None:
+            fold_rows = by_architecture and catalogue.nas_tables
+            selected = narrow = None
+            if where or sort_keys or limit is not None or fold_rows:
                 # Decide the rows from the few columns that matter, then read the rest for them.
-                narrow = self._decide(conn, study_id, catalogue, where, sort_keys, limit)
+                narrow = self._decide(
+                    conn, study_id, catalogue, where, sort_keys, limit, fold_rows=fold_rows
+                )
                 selected = narrow.index.tolist()
             frame = self._read(conn, study_id, catalogue, wanted, selected)
-        return _in_order(frame, selected)
+        return _in_order(_counted(frame, narrow), selected)
 
     def _decide(
         self,
@@ -203,9 +220,11 @@ class Database:
         limit: int | None = None,
         extra: Sequence[str] = (),
         states: tuple[str, ...] | None = None,
+        fold_rows: bool = False,
     ) -> pd.DataFrame:
         """The deciding columns of the trials that pass ``where`` (and are in ``states``),
-        sorted by ``sort_keys``, at most ``limit`` of them."""
+        sorted by ``sort_keys``, at most ``limit`` of them; with ``fold_rows``, of the
+        architectures (see :func:`nas.db._fold.fold`), folded before ``where`` is applied."""
         condition = Where.parse(where) if where else None
         if condition is not None:
             catalogue.check_where(condition)
@@ -213,20 +232,24 @@ class Database:
         for name in sort_names:
             catalogue.check(name, what="--sort column")
         needed = ["number", *(condition.columns if condition else []), *sort_names, *extra]
-        request, evals = catalogue.request(list(dict.fromkeys(needed)))
+        needed = list(dict.fromkeys([*needed, *(FOLD_KEYS if fold_rows else ())]))
+        request, evals = catalogue.request(needed)
         request.states = states
-        if condition is None and not evals and request.sortable_in_sql(sort_names):
+        if (
+            condition is None
+            and not evals
+            and not fold_rows
+            and request.sortable_in_sql(sort_names)
+        ):
             # SQL sorts and cuts: only `limit` rows come back.
             request.order = [
                 (name, key.startswith("-")) for name, key in zip(sort_names, sort_keys, strict=True)
             ]
             request.limit = limit
-            return self._read(
-                conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals
-            )
-        frame = self._read(
-            conn, study_id, catalogue, list(dict.fromkeys(needed)), None, request, evals
-        )
+            return self._read(conn, study_id, catalogue, needed, None, request, evals)
+        frame = self._read(conn, study_id, catalogue, needed, None, request, evals)
+        if fold_rows:
+            frame = fold(frame)
         if condition is not None:
             frame = frame[condition.mask(frame)]
         if sort_keys:
@@ -252,7 +275,7 @@ class Database:
         """``names`` for the study's trials (or ``trial_ids``); ``request``/``evals`` when the
         caller already built them (e.g. with an SQL order)."""
         if request is None or evals is None:
-            request, evals = catalogue.request(names)
+            request, evals = catalogue.request([n for n in names if n != N_TRIALS])
         link = next((c for c, key in request.attrs.items() if key == "evaluation_ids"), None)
         if evals and link is None:  # read the links to the evaluations, not shown
             link = "\0evaluation_ids"
@@ -267,6 +290,8 @@ class Database:
                 )
         if not request.order:
             frame = frame.sort_values("number", kind="stable")
+        if N_TRIALS in names:  # each row is one trial until it is folded
+            frame[N_TRIALS] = 1
         return frame[list(names)]
 
     # -- Pareto fronts --------------------------------------------------------------------
@@ -276,13 +301,17 @@ class Database:
         objectives: Mapping[str, str] | None = None,
         where: str | None = None,
         columns: Sequence[str] | None = None,
+        by_architecture: bool = True,
     ) -> pd.DataFrame:
-        """The complete trials of ``study`` that no other complete trial dominates.
+        """The architectures of ``study``'s complete trials that no other one dominates.
 
         ``objectives`` maps column -> ``"maximize"`` / ``"minimize"`` (default: the study's
         objectives), so a front can be taken over any columns, e.g. capability against
         ``state_bytes``. ``where`` restricts the trials first. Rows come sorted by the first
-        objective, best first.
+        objective, best first. An architecture is on the front when one of its trials is;
+        it is one row, its first trial on the front, with ``n_trials`` counting its
+        complete trials; ``by_architecture=False`` keeps every trial (as Optuna's
+        ``best_trials`` does).
         """
         with self._connect() as conn:
             study_id = self._study_id(conn, study)
@@ -290,15 +319,19 @@ class Database:
             goals = _check_goals(dict(objectives or catalogue.objectives))
             wanted = catalogue.select(columns, also=list(goals))
             first = next(iter(goals))
+            fold_rows = by_architecture and catalogue.nas_tables
+            extra = [*goals, *(FOLD_KEYS if fold_rows else ())]
             narrow = self._decide(
-                conn, study_id, catalogue, where, [], extra=list(goals), states=("COMPLETE",)
+                conn, study_id, catalogue, where, [], extra=extra, states=("COMPLETE",)
             )
             front = narrow[_front_mask(narrow, goals)]
+            if fold_rows:
+                front = fold(front, counted_in=narrow)
             ascending = goals[first] == "minimize"
             front = front.sort_values([first, "number"], ascending=[ascending, True], kind="stable")
             selected = front.index.tolist()
             frame = self._read(conn, study_id, catalogue, wanted, selected) if selected else None
-        return _in_order(frame, selected, wanted)
+        return _in_order(_counted(frame, front), selected, wanted)
 
     def compare(self, study_a: str, study_b: str) -> pd.DataFrame:
         """The Pareto fronts of two studies side by side, over their shared objectives.
@@ -316,7 +349,7 @@ class Database:
                 f"studies {study_a!r} and {study_b!r} share no objective: "
                 f"{', '.join(goals_a)} vs {', '.join(goals_b)}"
             )
-        shown = ["number", *goals, "family", "ratio", "d_state", "layout", "arch_hash"]
+        shown = ["number", N_TRIALS, *goals, "family", "ratio", "d_state", "layout", "arch_hash"]
         fronts = []
         for name in (study_a, study_b):
             front = self.pareto(name, objectives=goals)
@@ -394,6 +427,21 @@ class Database:
             spec = detail["trial"].get("spec_json")
             detail["architecture"] = json.loads(spec) if spec else None
         return detail
+
+    def task_scores(self, study: str) -> pd.DataFrame:
+        """Each complete architecture's evaluations (its first trial's): one row per task
+        and seed with ``number``, ``task`` (the spec), ``label`` (its column name after
+        ``cap.``), ``seed``, ``capability`` and ``positions`` (held-out positions scored)."""
+        with self._connect() as conn:
+            study_id = self._study_id(conn, study)
+            catalogue = self._catalogue(conn, study_id)
+            if not catalogue.nas_tables:
+                return nas_frames.task_scores(conn, None, {})
+            rows = self._decide(
+                conn, study_id, catalogue, None, [], extra=["evaluation_ids"],
+                states=("COMPLETE",), fold_rows=True,
+            )  # fmt: skip
+            return nas_frames.task_scores(conn, rows, catalogue.task_labels)
 
     def curves(self, study: str, numbers: Sequence[int] | None = None) -> pd.DataFrame:
         """Learning curves, long format: one row per (trial, task, seed, intermediate eval)
@@ -547,6 +595,7 @@ class _Catalogue:
                 if nas_frames.has_filler(task):
                     source[nas_frames.GAP_PREFIX + label] = "evals"
             source.update({n: "evals" for n in nas_frames.EVAL_COLUMNS if n not in source})
+            source[N_TRIALS] = "fold"  # computed by folding, not read
         self._attrs: dict[str, str] = {}
         if self.nas_tables:
             for key in DRIVER_ATTRS:
@@ -575,7 +624,7 @@ class _Catalogue:
         self._params = {f"params_{name}": name for name in param_names}
 
     def summary(self) -> list[str]:
-        shown = ["number", "state", *self.objectives, "family", "ratio", "n_layers", "d_model",
+        shown = ["number", N_TRIALS, "state", *self.objectives, "family", "ratio", "n_layers", "d_model",
                  "d_state", "params", "train_flops_per_token", "state_bytes"]  # fmt: skip
         shown += [n for n in self._source if n.startswith(nas_frames.CAPABILITY_PREFIX)]
         shown += ["fidelity"]
@@ -583,7 +632,7 @@ class _Catalogue:
 
     def names(self) -> list[str]:
         self._scan()
-        order = {"base": 0, "values": 1, "arch": 2, "figures": 3, "evals": 4, "attrs": 5}
+        order = {"base": 0, "fold": 0, "values": 1, "arch": 2, "figures": 3, "evals": 4, "attrs": 5}
         ranked = sorted(self._source, key=lambda n: order[self._source[n]])
         return [*ranked, *BASE_COLUMNS[2:], *self._params]
 
@@ -639,6 +688,8 @@ class _Catalogue:
                 request.arch.append(name)
             elif kind == "figures":
                 request.figures.append(name)
+            elif kind == "fold":
+                continue
             else:
                 evals.append(name)
         return request, evals
@@ -717,6 +768,13 @@ def _dominated(point: Any, others: Any) -> bool:
     if len(others) == 0:
         return False
     return bool(((others <= point).all(axis=1) & (others < point).any(axis=1)).any())
+
+
+def _counted(frame: pd.DataFrame | None, folded: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``frame`` with the trial counts of ``folded`` (the rows it was read for), if asked."""
+    if frame is not None and folded is not None and N_TRIALS in frame and N_TRIALS in folded:
+        frame[N_TRIALS] = folded[N_TRIALS].reindex(frame.index).fillna(1).astype(int)
+    return frame
 
 
 def _in_order(

@@ -203,3 +203,25 @@ def evaluation_frame(
         trials, first = np.unique(trial[given], return_index=True)
         frame[name] = pd.Series(spread[given][first], index=trials).astype("str")
     return frame.reindex(columns=list(names))
+
+
+def task_scores(
+    conn: Connection, trials: pd.DataFrame | None, labels: dict[str, str]
+) -> pd.DataFrame:
+    """One row per evaluation of ``trials`` (``number`` and ``evaluation_ids`` columns):
+    number, task, label, seed, capability and the held-out positions it was scored on."""
+    import pandas as pd
+
+    names = ["number", "task", "label", "seed", "capability", "positions"]
+    if trials is None or trials.empty:
+        return pd.DataFrame(columns=names)
+    rows = evaluation_rows(conn, trials["evaluation_ids"])
+    positions = rows["metrics_json"].map(lambda text: json.loads(text or "{}").get("positions"))
+    return pd.DataFrame({
+        "number": trials["number"].reindex(rows.index).to_numpy(),
+        "task": rows["task"].to_numpy(),
+        "label": rows["task"].map(lambda task: labels.get(task, task)).to_numpy(),
+        "seed": rows["seed"].to_numpy(),
+        "capability": rows["capability"].to_numpy(),
+        "positions": positions.astype(float).to_numpy(),
+    })  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -33,17 +34,6 @@ def test_trials_sort_with_a_leading_minus_and_limit(capsys, synthetic_url: str) 
     assert "layout" in rows[0] and "cap.byte_lm" in rows[0]  # json carries every column
 
 
-def test_table_cells_read_at_a_glance() -> None:
-    from nas.cli.db import _cell
-
-    assert [_cell("state_bytes", 7360), _cell("state_bytes", 2 * 2**20)] == ["7.19 KiB", "2 MiB"]
-    assert [_cell("params", 209_000), _cell("params", 900), _cell("capability", 0.123456)] == [
-        "209K",
-        "900",
-        "0.1235",
-    ]
-
-
 def test_trials_where_and_columns_as_csv(capsys, synthetic_url: str) -> None:
     code, out, _ = run(capsys, "db", "trials", "alpha", "--storage", synthetic_url, "--where",
                        "family == 'ssm' and d_state >= 32", "--columns", "family,d_state", "--format", "csv")  # fmt: skip
@@ -72,8 +62,18 @@ def test_show_arch_compare_columns(capsys, synthetic_url: str) -> None:
     assert code == 0 and arch_hash in out and "alpha#0" in out
     code, out, _ = run(capsys, "db", "compare", "alpha", "beta", "--storage", synthetic_url)
     assert code == 0 and "on its front" in out
-    code, out, _ = run(capsys, "db", "columns", "alpha", "--storage", synthetic_url)
-    assert code == 0 and "gap.mqar:filler=2" in out.splitlines()
+    code, out, _ = run(
+        capsys, "db", "columns", "alpha", "--storage", synthetic_url, "--format", "csv"
+    )
+    described = pd.read_csv(io.StringIO(out)).set_index("column")
+    assert code == 0 and "gap.mqar:filler=2" in described.index
+    assert described.loc["d_state", "type"] == "integer"
+    assert described.loc["capability", "type"] == "number"
+    assert described.loc["layout", "type"] == "text"
+    assert described.loc["evaluation_ids", "type"] == "list"
+    assert "maximized" in described.loc["capability", "meaning"]
+    assert "filler" in described.loc["gap.mqar:filler=2", "meaning"]
+    assert described["meaning"].notna().all()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])

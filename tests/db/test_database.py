@@ -93,14 +93,40 @@ def test_sort_and_limit_agree_with_pandas(
 def test_pareto_matches_brute_force_and_optuna(
     db: Database, everything: pd.DataFrame, synthetic_url: str
 ) -> None:
-    front = db.pareto("alpha")
+    front = db.pareto("alpha", by_architecture=False)
     complete = everything[everything["state"] == "COMPLETE"]
     points = np.column_stack([-complete["capability"], complete["train_flops_per_token"]])
-    expected = complete[non_dominated(points)]["number"]
-    assert sorted(front["number"]) == sorted(expected)
+    expected = complete[non_dominated(points)]
+    assert sorted(front["number"]) == sorted(expected["number"])
     assert front["capability"].is_monotonic_decreasing  # best first
     study = optuna.load_study(study_name="alpha", storage=synthetic_url)
     assert sorted(front["number"]) == sorted(t.number for t in study.best_trials)
+    # By architecture (the default): each front architecture once, by its first front trial.
+    folded = db.pareto("alpha")
+    assert folded["arch_hash"].is_unique
+    assert set(folded["arch_hash"]) == set(expected["arch_hash"])
+    first = expected.groupby("arch_hash")["number"].min()
+    assert sorted(folded["number"]) == sorted(first)
+    tries = complete.groupby("arch_hash").size()
+    assert (folded["n_trials"].to_numpy() == tries[folded["arch_hash"]].to_numpy()).all()
+    assert (folded["n_trials"] > 1).any()  # the synthetic sampler revisits architectures
+
+
+def test_trials_by_architecture(db: Database, everything: pd.DataFrame) -> None:
+    """One row per (architecture, state): the first trial, n_trials counting them all."""
+    folded = db.trials("alpha", by_architecture=True)
+    groups = everything.groupby(["arch_hash", "state"])
+    assert len(folded) == groups.ngroups
+    assert sorted(folded["number"]) == sorted(groups["number"].min())
+    assert folded["n_trials"].sum() == len(everything)
+    assert (everything["n_trials"] == 1).all()  # unfolded, a row is one trial
+    # where, sort and limit apply to the folded rows, and n_trials can be filtered on
+    repeated = db.trials("alpha", by_architecture=True, where="n_trials >= 3",
+                         sort=["-n_trials"], limit=5, columns=["n_trials", "state"])  # fmt: skip
+    assert len(repeated) == 5 and (repeated["n_trials"] >= 3).all()
+    assert repeated["n_trials"].is_monotonic_decreasing
+    top = folded.sort_values(["n_trials", "number"], ascending=[False, True]).head(5)
+    assert repeated["number"].tolist() == top["number"].tolist()
 
 
 def test_pareto_over_other_columns(db: Database, everything: pd.DataFrame) -> None:
