@@ -13,15 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from nas.cli._output import add_format, emit, note, wants_table
 from nas.errors import UserError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from nas.db import Database
 
 STORAGE_ENV = "NAS_STORAGE"
-_FOLD = 40  # text cells longer than this fold onto several lines
 # The quickstart's database, as `nas run` writes it by default (a test keeps them equal).
 DEFAULT_STORAGE = "sqlite:///runs/quickstart.db"
 _WHERE_HELP = """\
@@ -58,11 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="db_command", metavar="ACTION", required=True, parser_class=_Parser
     )
 
-    def action(name: str, help: str, handler: Any) -> argparse.ArgumentParser:
+    def action(name: str, help: str, handler: Any, where: bool = False) -> argparse.ArgumentParser:
         sub = actions.add_parser(
-            name, help=help, description=help, epilog=_WHERE_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )  # fmt: skip
+            name, help=help, description=help, epilog=_WHERE_HELP if where else None
+        )
         sub.add_argument(
             "--storage",
             metavar="URL",
@@ -72,18 +69,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(handler=handler)
         return sub
 
-    _add_format(action("studies", "list the studies with trial counts and objectives", _studies))
+    add_format(action("studies", "list the studies with trial counts and objectives", _studies))
 
-    trials = action("trials", "a study's trials, one row each", _trials)
+    trials = action(
+        "trials", "a study's trials: one row per architecture, or per trial", _trials, where=True
+    )
     trials.add_argument("study", metavar="STUDY")
     _add_query_flags(trials)
     trials.add_argument(
         "--sort", action="append", metavar="COLUMNS", help="e.g. -capability,params"
     )
     trials.add_argument("--limit", type=_positive_int, metavar="N", help="the first N rows")
-    _add_format(trials, out=True)
+    _add_each_trial(trials)
+    add_format(trials, out=True)
 
-    pareto = action("pareto", "the Pareto front of a study's complete trials", _pareto)
+    pareto = action("pareto", "the Pareto front of a study's complete trials", _pareto, where=True)
     pareto.add_argument("study", metavar="STUDY")
     pareto.add_argument(
         "--objective",
@@ -92,23 +92,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="take the front over these columns instead of the study's objectives (repeat it)",
     )
     _add_query_flags(pareto)
-    _add_format(pareto, out=True)
+    _add_each_trial(pareto)
+    add_format(pareto, out=True)
 
     show = action("show", "everything about one trial, with its learning curves", _show)
     show.add_argument("study", metavar="STUDY")
     show.add_argument("trial", metavar="TRIAL", type=int, help="the trial number")
-    show.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(show)
 
     arch = action("arch", "every evaluation of one architecture, across studies", _arch)
     arch.add_argument(
         "arch_hash", metavar="HASH", help="architecture hash (a unique prefix will do)"
     )
-    _add_format(arch, out=True)
+    add_format(arch, out=True)
 
     compare = action("compare", "the Pareto fronts of two studies, side by side", _compare)
     compare.add_argument("study_a", metavar="A")
     compare.add_argument("study_b", metavar="B")
-    _add_format(compare, out=True)
+    add_format(compare, out=True)
 
     fidelity = action(
         "fidelity",
@@ -118,23 +119,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fidelity.add_argument("study", metavar="STUDY")
     fidelity.add_argument("--check", metavar="ID", help="an earlier check (default: the latest)")
-    _add_format(fidelity)
-    fidelity.add_argument("--out", metavar="FILE", help="write CSV or JSON to FILE")
+    add_format(fidelity, out=True)
 
-    columns = action("columns", "the columns --where, --sort and --columns can use", _columns)
+    columns = action(
+        "columns", "the columns --where, --sort and --columns can use: type, meaning", _columns
+    )
     columns.add_argument("study", metavar="STUDY")
+    add_format(columns)
 
-    export = action("export", "write a study's trials to CSV, JSON or Parquet", _export)
+    export = action("export", "write a study's trials to CSV, JSON or Parquet", _export, where=True)
     export.add_argument("study", metavar="STUDY")
     export.add_argument("--out", required=True, metavar="FILE", help=".csv, .json or .parquet")
     export.add_argument(
         "--format", choices=("csv", "json", "parquet"), help="default: FILE's suffix"
     )
     _add_query_flags(export)
+    _add_each_trial(export, default_each=True)
 
     sql = action("sql", "run one read-only SQL statement", _sql)
     sql.add_argument("statement", metavar="SQL")
-    _add_format(sql, out=True)
+    add_format(sql, out=True)
 
     action(
         "upgrade",
@@ -145,6 +149,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete = action("delete", "delete a study's trials (asks for confirmation)", _delete)
     delete.add_argument("study", metavar="STUDY")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+
+def _add_each_trial(parser: argparse.ArgumentParser, default_each: bool = False) -> None:
+    """--each-trial / --by-architecture: whether trials of one architecture fold into a row."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--each-trial",
+        dest="each_trial",
+        action="store_true",
+        default=default_each,
+        help="one row per trial"
+        + (" (the default)" if default_each else ", repeated architectures included"),
+    )
+    group.add_argument(
+        "--by-architecture",
+        dest="each_trial",
+        action="store_false",
+        help="one row per architecture and state, n_trials counting its trials"
+        + ("" if default_each else " (the default)"),
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -163,13 +187,6 @@ def _add_query_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_format(parser: argparse.ArgumentParser, out: bool = False) -> None:
-    choices = ("table", "csv", "json", "parquet") if out else ("table", "csv", "json")
-    parser.add_argument("--format", choices=choices, default="table")
-    if out:
-        parser.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
-
-
 def _open(args: argparse.Namespace) -> Database:
     from nas.db import Database
 
@@ -183,86 +200,18 @@ def _columns_arg(args: argparse.Namespace, db: Database, study: str) -> list[str
         return None
     if args.columns:
         return [name.strip() for name in args.columns.split(",") if name.strip()]
-    return db.summary_columns(study) if args.format == "table" else None
+    return db.summary_columns(study) if wants_table(args) else None
 
 
 def _sort_arg(values: Sequence[str] | None) -> list[str]:
     return [key.strip() for value in values or [] for key in value.split(",") if key.strip()]
 
 
-def _emit(frame: pd.DataFrame, args: argparse.Namespace, title: str | None = None) -> None:
-    from nas.db import write_frame
-
-    try:
-        if args.format == "table":
-            if getattr(args, "out", None):
-                raise UserError("--out writes a file: add --format csv, json or parquet")
-            _print_table(frame, title)
-        else:
-            write_frame(frame, getattr(args, "out", None), args.format)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `nas db ... | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
-    from rich.table import Table
-
-    from nas.cli.arch import console
-
-    table = Table(title=title, caption=f"{len(frame)} rows" if len(frame) != 1 else None)
-    cells = [
-        [_cell(c, v) for c, v in zip(frame.columns, row, strict=True)]
-        for row in frame.itertuples(index=False)
-    ]
-    total = 1
-    for index, column in enumerate(frame.columns):
-        numeric = frame[column].dtype.kind in "iuf" or str(frame[column].dtype) == "Int64"
-        widest = max((len(row[index]) for row in cells), default=0)
-        # Columns are sized here, once: short text stays whole, long text (layouts, task
-        # specs) folds at _FOLD characters, and rich need not measure every cell again.
-        width = max(len(str(column)) if numeric else min(len(str(column)), 12), min(widest, _FOLD))
-        table.add_column(
-            str(column), justify="right" if numeric else "left", width=width,
-            no_wrap=widest <= _FOLD, overflow="fold",
-        )  # fmt: skip
-        total += width + 3
-    for row in cells:
-        table.add_row(*row)
-    out = console()
-    out.width = max(out.width, total)  # wider than the screen rather than squeezed to nothing
-    out.print(table)
-
-
-def _cell(column: str, value: Any) -> str:
-    """One table cell: big counts in K/M/G (bytes in KiB/MiB/GiB), fractions to 4 digits."""
-    import math
-
-    from rich.markup import escape
-
-    from nas.cli.arch import format_figure
-
-    if (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or str(value) in ("<NA>", "NaT")
-    ):
-        return ""
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, int | float) or column == "number":
-        text = str(value)[:19] if hasattr(value, "isoformat") else str(value)
-        return escape(text)
-    if abs(value) >= 1e5 or "bytes" in column:  # one unit down a bytes column, not 7360 by 2 MiB
-        return format_figure(column, value, short=True)
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 # -- handlers ---------------------------------------------------------------------------------
 def _studies(args: argparse.Namespace) -> int:
     with _open(args) as db:
         frame = db.studies()
-    _emit(frame, args, title=f"studies in {_masked(args.storage)}")
+    emit(frame, args, title=f"studies in {_masked(args.storage)}")
     return 0
 
 
@@ -275,8 +224,10 @@ def _trials(args: argparse.Namespace) -> int:
             columns=columns,
             sort=_sort_arg(args.sort),
             limit=args.limit,
+            by_architecture=not args.each_trial,
         )
-    _emit(frame, args, title=f"trials of {args.study}")
+    per = "trials" if args.each_trial else "architectures"
+    emit(frame, args, title=f"{per} of {args.study}")
     return 0
 
 
@@ -292,49 +243,53 @@ def _pareto(args: argparse.Namespace) -> int:
             objectives[name] = goal
     with _open(args) as db:
         columns = _columns_arg(args, db, args.study)
-        frame = db.pareto(args.study, objectives=objectives, where=args.where, columns=columns)
-    _emit(frame, args, title=f"Pareto front of {args.study}")
+        frame = db.pareto(
+            args.study,
+            objectives=objectives,
+            where=args.where,
+            columns=columns,
+            by_architecture=not args.each_trial,
+        )
+    emit(frame, args, title=f"Pareto front of {args.study}")
     return 0
 
 
+_SHOWN_RUN = ("evaluation_id", "task_label", "seed", "fidelity", "status", "capability",
+              "wall_s", "device", "backend", "error")  # fmt: skip
+_NOT_FACTS = ("spec_json", "n_trials")  # the JSON is long; one trial is one trial
+_SHOWN_POINT = ("task", "seed", "step", "tokens", "flops", "loss", "capability")
+
+
 def _show(args: argparse.Namespace) -> int:
+    """json: everything, nested; csv: one row per evaluation (a CSV file holds one table);
+    table and markdown: the trial's facts, its evaluations and its learning curves."""
     import json
+
+    import pandas as pd
 
     with _open(args) as db:
         detail = db.trial(args.study, args.trial)
     if args.format == "json":
         print(json.dumps(detail, indent=2, default=str))
         return 0
-    import pandas as pd
-    from rich.table import Table
-
-    from nas.cli.arch import console
-
-    out = console()
-    facts = Table(title=f"trial {args.trial} of {args.study}", show_header=False)
-    facts.add_column("", style="bold")
-    facts.add_column("", overflow="fold")
-    for key, value in detail["trial"].items():
-        if key != "spec_json" and _cell(key, value):
-            facts.add_row(key, _cell(key, value))
-    out.print(facts)
     runs = pd.DataFrame(detail["evaluations"])
-    if runs.empty:
-        out.print("no evaluations recorded for this trial")
+    if args.format == "csv":
+        metrics = pd.json_normalize(runs.pop("metrics").tolist()) if "metrics" in runs else None
+        flat = runs.drop(columns=[c for c in ("curve", "clean", "versions", "budget") if c in runs])
+        if metrics is not None:
+            flat = flat.join(metrics.add_prefix("metrics."))
+        emit(flat.assign(number=args.trial), args)
         return 0
-    shown = [
-        "evaluation_id",
-        "task_label",
-        "seed",
-        "fidelity",
-        "status",
-        "capability",
-        "wall_s",
-        "device",
-        "backend",
-        "error",
-    ]
-    _print_table(runs[[c for c in shown if c in runs]], "evaluations")
+    facts = pd.DataFrame(
+        [(k, v) for k, v in detail["trial"].items() if k not in _NOT_FACTS and v is not None],
+        columns=["field", "value"],
+    )
+    facts["value"] = [_fact(k, v) for k, v in zip(facts["field"], facts["value"], strict=True)]
+    emit(facts, args, title=f"trial {args.trial} of {args.study}")
+    if runs.empty:
+        note("no evaluations recorded for this trial", args)
+        return 0
+    emit(runs[[c for c in _SHOWN_RUN if c in runs]], args, title="evaluations")
     points = [
         {"task": run["task_label"], "seed": run["seed"], **point}
         for run in detail["evaluations"]
@@ -342,49 +297,44 @@ def _show(args: argparse.Namespace) -> int:
     ]
     if points:
         curve = pd.DataFrame(points)
-        keep = [
-            c
-            for c in ("task", "seed", "step", "tokens", "flops", "loss", "capability")
-            if c in curve
-        ]
-        _print_table(curve[keep], "learning curves")
+        emit(curve[[c for c in _SHOWN_POINT if c in curve]], args, title="learning curves")
     return 0
+
+
+def _fact(key: str, value: Any) -> str:
+    from nas.cli._output import cell
+
+    return cell(key, value, markup=False)
 
 
 def _arch(args: argparse.Namespace) -> int:
     with _open(args) as db:
         info = db.architecture(args.arch_hash)
         frame = db.evaluations(info["arch_hash"])
-    if args.format == "table":
-        from nas.cli.arch import console
-
-        spec = info["spec"] or {}
-        used = ", ".join(f"{t['study']}#{t['number']}" for t in info["trials"][:12])
-        more = f" (+{len(info['trials']) - 12} more)" if len(info["trials"]) > 12 else ""
-        console().print(
-            f"architecture {info['arch_hash']}: layout {spec.get('layout')}, d_model {spec.get('d_model')}; "
-            f"{len(info['trials'])} trials: {used}{more}",
-            markup=False,
-        )
-    _emit(frame, args, title=f"evaluations of {info['arch_hash']}")
+    spec = info["spec"] or {}
+    used = ", ".join(f"{t['study']}#{t['number']}" for t in info["trials"][:12])
+    more = f" (+{len(info['trials']) - 12} more)" if len(info["trials"]) > 12 else ""
+    note(
+        f"architecture {info['arch_hash']}: layout {spec.get('layout')}, d_model "
+        f"{spec.get('d_model')}; {len(info['trials'])} trials: {used}{more}",
+        args,
+    )
+    emit(frame, args, title=f"evaluations of {info['arch_hash']}")
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
     with _open(args) as db:
         frame = db.compare(args.study_a, args.study_b)
-    if args.format == "table":
-        from nas.cli.arch import console
-
-        for study, other in ((args.study_a, args.study_b), (args.study_b, args.study_a)):
-            rows = frame[frame["study"] == study]
-            beaten = int(rows["dominated_by_other"].sum())
-            console().print(
-                f"{study}: {len(rows)} trials on its front, {beaten} of them dominated by {other}'s "
-                f"front; {int(rows['on_joint_front'].sum())} on the joint front",
-                markup=False,
-            )
-    _emit(frame, args, title=f"Pareto fronts of {args.study_a} and {args.study_b}")
+    for study, other in ((args.study_a, args.study_b), (args.study_b, args.study_a)):
+        rows = frame[frame["study"] == study]
+        beaten = int(rows["dominated_by_other"].sum())
+        note(
+            f"{study}: {len(rows)} architectures on its front, {beaten} of them dominated by "
+            f"{other}'s front; {int(rows['on_joint_front'].sum())} on the joint front",
+            args,
+        )
+    emit(frame, args, title=f"Pareto fronts of {args.study_a} and {args.study_b}")
     return 0
 
 
@@ -399,8 +349,8 @@ def _fidelity(args: argparse.Namespace) -> int:
 
 def _columns(args: argparse.Namespace) -> int:
     with _open(args) as db:
-        for name in db.columns(args.study):
-            print(name)
+        frame = db.describe_columns(args.study)
+    emit(frame, args, title=f"columns of {args.study}")
     return 0
 
 
@@ -410,7 +360,9 @@ def _export(args: argparse.Namespace) -> int:
     fmt = format_for(args.out, args.format)
     with _open(args) as db:
         columns = None if args.columns in (None, "all") else _sort_arg([args.columns])
-        frame = db.trials(args.study, where=args.where, columns=columns)
+        frame = db.trials(
+            args.study, where=args.where, columns=columns, by_architecture=not args.each_trial
+        )
     write_frame(frame, args.out, fmt)
     print(f"wrote {len(frame)} trials of {args.study} to {args.out}", file=sys.stderr)
     return 0
@@ -419,7 +371,7 @@ def _export(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     with _open(args) as db:
         frame = db.sql(args.statement)
-    _emit(frame, args)
+    emit(frame, args)
     return 0
 
 
