@@ -6,13 +6,12 @@ import argparse
 import functools
 import json
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from nas.arch import ArchSpec
+from nas.cli._progress import TrainingProgress
 from nas.cli.arch import console, format_figure
 from nas.compute import param_count
 from nas.errors import UserError
@@ -116,8 +115,10 @@ def _train(args: argparse.Namespace) -> int:
         num_threads=args.threads,
     )
     if args.json:
-        metrics = run()
-        print(json.dumps({"arch": arch.to_dict(), "metrics": metrics.to_dict()}, indent=2))
+        with TrainingProgress() as progress:
+            metrics = run(on_step=progress.on_step, on_report=progress.on_report)
+        record = {"arch": arch.to_dict(), "metrics": metrics.to_dict()}
+        print(json.dumps({**record, "at_chance": _at_chance(metrics)}, indent=2))
         return 0 if metrics.status == "ok" else 1
 
     out = console()
@@ -126,26 +127,21 @@ def _train(args: argparse.Namespace) -> int:
         f"d_model {arch.d_model}, {format_figure('params', param_count(arch), short=True)} "
         f"params, hash {arch.arch_hash}"
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=out, transient=True) as progress:
-        bars: dict[str, Any] = {}
-
-        def on_step(spec: str, step: int, steps: int) -> None:
-            if spec not in bars:
-                bars[spec] = progress.add_task(escape(spec), total=steps)
-            progress.update(bars[spec], completed=step)
-
-        metrics = run(on_step=on_step)
+    with TrainingProgress() as progress:
+        metrics = run(on_step=progress.on_step, on_report=progress.on_report)
     for result in metrics.tasks.values():
         out.print(_curve_table(result))
         if result.clean is not None:
             out.print(_curve_table(result.clean, title="clean counterpart "))
     out.print(_final_table(metrics))
+    for spec in _at_chance(metrics):
+        result = metrics.tasks[spec]
+        out.print(
+            f"[yellow]{escape(spec)}: capability {result.capability:.3f} is at chance level "
+            f"({get_task(spec).chance:.3g}): the model shows nothing learned at this budget; "
+            "give it more --steps or an easier task[/yellow]",
+            soft_wrap=True,
+        )
     out.print(
         f"{metrics.tokens_per_s:,.0f} training tokens/s, {metrics.wall_s:.1f} s wall, peak memory "
         f"{format_figure('bytes', metrics.peak_memory_bytes, short=True)} ({metrics.memory_kind}), "
@@ -175,6 +171,17 @@ def _architecture(args: argparse.Namespace, task_vocab: int) -> ArchSpec:
         raise UserError(f"--arch {args.arch}: {exc}") from None
 
 
+def _at_chance(metrics: Metrics) -> list[str]:
+    """The tasks whose final capability is not measurably above chance (Task.at_chance)."""
+    return [
+        spec
+        for spec, result in metrics.tasks.items()
+        if result.status == "ok"
+        and "positions" in result.metrics
+        and get_task(spec).at_chance(result.capability, result.metrics["positions"])
+    ]
+
+
 def _curve_table(result: TaskResult, title: str = "") -> Table:
     table = Table(title=f"{title}learning curve: {escape(result.task)}")
     extra = [key for key in (result.curve[0] if result.curve else {}) if key.startswith("eval_")]
@@ -194,12 +201,15 @@ def _curve_table(result: TaskResult, title: str = "") -> Table:
 
 def _final_table(metrics: Metrics) -> Table:
     table = Table(title=f"final metrics (seed {metrics.seed}, status {metrics.status})")
-    for header in ("task", "status", "capability", "metrics"):
+    for header in ("task", "status", "capability", "chance", "metrics"):
         left = header in ("task", "metrics")
         table.add_column(header, justify="left" if left else "right", overflow="fold")
     for spec, result in metrics.tasks.items():
         shown = ", ".join(f"{key} {_number(value)}" for key, value in result.metrics.items())
-        table.add_row(escape(spec), result.status, f"{result.capability:.3f}", escape(shown))
+        chance = f"{get_task(spec).chance:.3g}"
+        table.add_row(
+            escape(spec), result.status, f"{result.capability:.3f}", chance, escape(shown)
+        )
     return table
 
 

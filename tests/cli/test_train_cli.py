@@ -107,3 +107,24 @@ def test_mistakes_exit_2_with_one_line(capsys, argv: list[str], message: str) ->
     assert main(["train", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_progress_goes_to_stderr_and_chance_is_named(capsys) -> None:
+    """Progress lines (steps, loss, ETA) on stderr keep stdout clean; a score that guessing
+    could give is called out (4 steps teach a model nothing about MQAR)."""
+    code = main(["train", "--arch", "MF", "--task", MQAR, *SMALL])
+    captured = capsys.readouterr()
+    assert code == 0
+    spec = get_task(MQAR).spec
+    assert f"training {spec}: 4 steps" in captured.err
+    assert f"{spec}: step 4/4, loss " in captured.err and "done" in captured.err
+    assert "step 4/4" not in captured.out and "ETA" not in captured.out  # tables alone
+    assert f"{spec}: capability" in captured.out and "is at chance level (0.0312)" in captured.out
+
+
+def test_json_lists_the_tasks_at_chance(capsys) -> None:
+    code = main(["train", "--arch", "MF", "--task", MQAR, *SMALL, "--json"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert code == 0 and out["at_chance"] == [get_task(MQAR).spec]
+    assert "step 4/4" in captured.err
