@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 
-from rich.console import Console
-
-from nas.study import Display, load_study, masked, pareto_table, parse_duration, run_study
+from nas.cli._output import console, print_table
+from nas.study import (
+    Display,
+    RunResult,
+    chance_lines,
+    load_study,
+    masked,
+    pareto_table,
+    parse_duration,
+    run_study,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,9 +80,11 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("optuna").setLevel(logging.WARNING)
     display = Display(args.progress)
     result = run_study(config, display=display)
-    out = Console()
+    out = console()
     if result.best_trials:
-        out.print(pareto_table(result))
+        print_table(pareto_table(result), out)
+        for line in _chance(config.storage, result):
+            out.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
     c = result.counts
     infeasible = f", {c.infeasible} infeasible (not trained)" if c.infeasible else ""
     out.print(
@@ -82,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{infeasible} in {result.wall_s:.0f} s ({c.trained} evaluations trained, {c.cached} "
         f"cached, {c.stopped} stopped early) · {masked(config.storage)}",
         highlight=False,
+        soft_wrap=True,
     )
     if result.gave_up:
         out.print(result.gave_up, style="yellow", markup=False, highlight=False)
@@ -89,3 +100,12 @@ def _run(args: argparse.Namespace) -> int:
         out.print("interrupted: run the same command again to resume", highlight=False)
         return 130
     return 0
+
+
+def _chance(storage: str, result: RunResult) -> list[str]:
+    """Lines naming the tasks on which architectures of the study are at chance level."""
+    from nas.db import Database
+
+    with Database(storage) as db:
+        scores = db.task_scores(result.study_name)
+    return chance_lines(scores, [t.number for t in result.best_trials])

@@ -83,7 +83,7 @@ from nas.study._config import (
     load_study,
     parse_duration,
 )
-from nas.study._display import Display, pareto_table
+from nas.study._display import Display, chance_lines, pareto_table
 from nas.study._fidelity import front_ranks, promote
 from nas.study._runner import Counts, RunResult, run_study
 from nas.study._storage import masked
@@ -103,6 +103,7 @@ __all__ = [
     "RunResult",
     "StudyConfig",
     "StudyError",
+    "chance_lines",
     "front_ranks",
     "load_study",
     "masked",

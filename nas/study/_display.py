@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
@@ -14,6 +14,8 @@ from rich.text import Text
 from nas.units import short_figure
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nas.study._config import StudyConfig
     from nas.study._runner import Counts, RunResult
 
@@ -55,7 +57,7 @@ class Display:
             yield
             return
         if self.mode == "lines":
-            self.console.print(self._title)
+            self.console.print(self._title, soft_wrap=True)
             yield
             return
         with Live(
@@ -92,11 +94,13 @@ class Display:
             if attrs.get("cached")
             else ""
         )
-        self.console.print(f"trial {number} {state} {what} {shown}{suffix}", highlight=False)
+        self.console.print(
+            f"trial {number} {state} {what} {shown}{suffix}", highlight=False, soft_wrap=True
+        )
 
     def message(self, text: str) -> None:
         if self.mode != "quiet":
-            self.console.print(text, highlight=False)
+            self.console.print(text, highlight=False, soft_wrap=True)
 
     def _panel(self) -> Table:
         grid = Table.grid(padding=(0, 2))
@@ -120,25 +124,32 @@ class Display:
 
 def pareto_table(result: RunResult) -> Table:
     """The study's Pareto front (Optuna's ``best_trials``) as a table, best first by the first
-    objective; an architecture tried by several trials is shown once, by its first trial."""
+    objective; an architecture tried by several trials is one row, its first trial's, with
+    the number of trials it stands for."""
     unique: dict[str, Any] = {}
+    tries: dict[str, int] = {}
     for trial in sorted(result.best_trials, key=lambda t: t.number):
-        unique.setdefault(trial.user_attrs.get("arch_hash", str(trial.number)), trial)
+        key = trial.user_attrs.get("arch_hash", str(trial.number))
+        unique.setdefault(key, trial)
+        tries[key] = tries.get(key, 0) + 1
     count = f"{len(unique)} architecture{'' if len(unique) == 1 else 's'}"
     table = Table(title=f"Pareto front of {result.study_name} ({count})")
     params = sorted({name for t in result.best_trials for name in t.params})
     short = {p: p.rpartition(".")[2] for p in params}
     if len(set(short.values())) < len(short):  # two sections share a key: keep the paths
         short = {p: p for p in params}
-    for column in ("trial", "family", "layout", *short.values()):
-        table.add_column(column)
+    for column in ("trial", "trials", "family", "layout", *short.values()):
+        table.add_column(column, justify="right" if column == "trials" else "left")
     for name, direction in zip(result.objectives, result.directions, strict=True):
-        table.add_column(f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right")
+        table.add_column(
+            f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right", no_wrap=True
+        )
     first = 0
     reverse = result.directions[first] == "maximize" if result.directions else False
-    for trial in sorted(unique.values(), key=lambda t: t.values[first], reverse=reverse):
+    for key, trial in sorted(unique.items(), key=lambda kv: kv[1].values[first], reverse=reverse):
         table.add_row(
             str(trial.number),
+            str(tries[key]),
             str(trial.user_attrs.get("family", "")),
             str(trial.user_attrs.get("layout", "")),
             *(_param(trial.params.get(p)) for p in params),
@@ -151,3 +162,41 @@ def _param(value: Any) -> str:
     if value is None:
         return ""
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def chance_lines(scores: pd.DataFrame, front: Sequence[int] = ()) -> list[str]:
+    """One line per task on which some architectures are at chance level
+    (:meth:`nas.tasks.Task.at_chance`), from :meth:`nas.db.Database.task_scores`.
+
+    Such a capability says nothing about the architecture at this budget; when every
+    architecture is there, the study cannot rank them on that task at all.
+    """
+    from nas.tasks import get_task
+
+    lines = []
+    for (task, label), rows in scores.groupby(["task", "label"], sort=False):
+        per_arch = rows.groupby("number").agg(capability=("capability", "mean"),
+                                              positions=("positions", "sum"))  # fmt: skip
+        per_arch = per_arch[per_arch["positions"].notna()]
+        spec = get_task(task)
+        low = [int(n) for n, r in per_arch.iterrows() if spec.at_chance(r.capability, r.positions)]
+        if not low:
+            continue
+        on_front = [n for n in low if n in set(front)]
+        which = (
+            "every architecture: the study cannot rank them on it at this budget"
+            if len(low) == len(per_arch)
+            else f"{len(low)} of {len(per_arch)} architectures (trials {_numbers(low)})"
+        )
+        front_note = (
+            f", {len(on_front)} of them on the front"
+            if on_front and len(low) < len(per_arch)
+            else ""
+        )
+        lines.append(f"at chance level on {label} (chance {spec.chance:.3g}): {which}{front_note}")
+    return lines
+
+
+def _numbers(numbers: Sequence[int], shown: int = 8) -> str:
+    head = ", ".join(map(str, numbers[:shown]))
+    return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")

@@ -30,11 +30,26 @@ def run_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     study = folder / "quickstart.yaml"
     study.write_text(text)
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "nas", "run", str(study), "--storage", url],
-        check=True, capture_output=True, timeout=300, cwd=folder,
+        check=True, capture_output=True, timeout=300, cwd=folder, text=True,
     )  # fmt: skip
+    (folder / "run.out").write_text(done.stdout)
     return url
+
+
+def test_the_printed_front_reads_well_in_a_pipe(run_url: str) -> None:
+    """One row per architecture with its trial count; no header or figure broken in two."""
+    out = (Path(run_url.removeprefix("sqlite:///")).parent / "run.out").read_text()
+    lines = out.splitlines()
+    assert "Pareto front of quickstart (" in lines[0]
+    header = next(line for line in lines if "trial" in line and "family" in line)
+    for name in ("trials", "capability ↑", "train_flops_per_token ↓", "state_bytes ↓"):
+        assert name in header
+    attention = [line for line in lines if "AFAFAFAF" in line]
+    assert len(attention) == 1 and " 4 " in attention[0]  # four trials, one architecture
+    rows = [line for line in lines if line.startswith("│")]
+    assert all(row.split("│")[1].strip() for row in rows)  # no cell wrapped onto a next line
 
 
 def test_default_storage_is_the_quickstarts() -> None:
