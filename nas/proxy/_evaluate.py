@@ -228,10 +228,7 @@ def _train(
         meter.sample()
         problem = _divergence("training", loss.item(), arch.vocab_size)
         if problem:
-            return result(
-                "diverged",
-                f"{problem} at step {step + 1} of {steps} (lr {lr:.3g}); try a lower budget lr",
-            )
+            return result("diverged", _diverged(problem, step, steps, lr, budget))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), budget.grad_clip)
@@ -248,9 +245,7 @@ def _train(
         capability, metrics = _score(model, task, held_out)
         problem = _divergence("held-out", metrics["loss"], arch.vocab_size)
         if problem:
-            return result(
-                "diverged", f"{problem} at step {step + 1} of {steps}; try a lower budget lr"
-            )
+            return result("diverged", _diverged(problem, step, steps, lr, budget))
         tokens = (step + 1) * tokens_per_step
         report = Report(
             task=task.spec,
@@ -268,6 +263,16 @@ def _train(
         interval_loss, interval_steps = 0.0, 0
         yield report
     return result("ok")
+
+
+def _diverged(problem: str, step: int, steps: int, lr: float, budget: Budget) -> str:
+    """The divergence message: where, and the lr of that step beside the budget's (warm-up
+    and decay make them differ, and the budget's is the one to lower)."""
+    at = "" if math.isclose(lr, budget.lr) else f"; at this step of the schedule {lr:.3g}"
+    return (
+        f"{problem} at step {step + 1} of {steps} (budget lr {budget.lr:.3g}{at}); "
+        "try a lower budget lr"
+    )
 
 
 def _divergence(which: str, loss: float, vocab_size: int) -> str | None:

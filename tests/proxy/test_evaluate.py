@@ -126,6 +126,16 @@ def test_divergence_is_a_status_not_an_exception() -> None:
     assert result.metrics["steps"] < 30
 
 
+def test_divergence_names_the_budget_lr_and_the_step_s() -> None:
+    """During warm-up the step's lr is a fraction of the budget's: both are named."""
+    budget = Budget(steps=30, batch_size=4, lr=1e4, warmup_fraction=0.5, grad_clip=1e9)
+    error = run([MQAR], budget).error or ""
+    step = int(error.split(" at step ")[1].split()[0])
+    assert (
+        f"budget lr 1e+04; at this step of the schedule {budget.lr_at(step - 1, 30):.3g})" in error
+    )
+
+
 def test_a_training_error_is_a_failed_status_with_its_location(monkeypatch) -> None:
     def broken(arch: ArchSpec, *, backend: str) -> torch.nn.Module:
         raise RuntimeError("kernel exploded")
