@@ -15,11 +15,14 @@ import math
 import os
 import queue
 import socket
+import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.errors import UserError
@@ -71,6 +74,11 @@ def start_ray(execution: Execution) -> RayRuntime:
 
     if ray.is_initialized():
         return RayRuntime(owned=False, address=ray.get_runtime_context().gcs_address)
+    # Ray warns that token authentication is on (joining a cluster that has a token, or
+    # starting one): the secure default, which the user can do nothing about here.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -87,18 +95,49 @@ def start_ray(execution: Execution) -> RayRuntime:
                 f"cannot join the Ray cluster at {execution.ray_address}: {error}"
             ) from None
     else:
-        # Ray turns token authentication on for a local cluster and warns that it did: the
-        # secure default, for a cluster the user did not ask for; the warning is noise here.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
-            logging.ERROR
-        )
         ray.init(
             num_cpus=max(1, math.ceil(execution.workers * execution.cpus_per_trial)),
             num_gpus=math.ceil(execution.workers * execution.gpus_per_trial),
             _temp_dir=os.environ.get("NAS_RAY_TMPDIR") or tempfile.gettempdir() + "/nas-ray",
             **options,
         )
+    _messages_to_file()
     return RayRuntime(owned=True, address=ray.get_runtime_context().gcs_address)
+
+
+def _messages_to_file() -> None:
+    """Send what Ray's raylets publish to the driver ("A worker died ...", log tails) to a
+    file, and name the file in one line on stderr when the first message comes.
+
+    A killed or cancelled worker is routine here (multi-fidelity cancels them, retries
+    follow deaths), and the driver reports each outcome in its own words: Ray's own
+    account belongs in a log, not between the progress lines and the front.
+    """
+    import ray._private.worker as ray_worker
+
+    if getattr(ray_worker.print_to_stdstream, "nas_log", None):
+        return  # routed already in this process
+    node = getattr(ray_worker, "_global_node", None)
+    try:
+        folder = Path(node.get_logs_dir_path())  # type: ignore[union-attr]
+    except (AttributeError, TypeError):
+        folder = Path(tempfile.gettempdir()) / "nas-ray"
+    path = folder / f"nas-driver-{os.getpid()}-ray-messages.log"
+    lock, told = threading.Lock(), []
+
+    def to_file(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as log:
+                for line in data.get("lines", []):
+                    log.write(f"{stamp} ({data.get('pid', 'ray')}) {line}\n")
+            if not told:
+                told.append(True)
+                print(f"Ray's worker and raylet messages: {path}", file=sys.stderr, flush=True)
+
+    to_file.nas_log = path  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = to_file
 
 
 def _check_reachable(address: str) -> None:
