@@ -38,7 +38,7 @@ def pareto_front(
     y: str,
     x_log: bool = True,
 ) -> Figure:
-    """Every complete trial (faint), the study's front (bold, by family) and the front of
+    """Every complete architecture (faint), the study's front (bold, by family) and the front of
     ``y`` against ``x`` alone (the line; the same trials when these are the only objectives)."""
     figure, axes = _figure()
     ax = axes[0][0]
@@ -61,7 +61,7 @@ def pareto_front(
     ax.set_ylabel(y)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Pareto front: {y} vs {x} (faint: every complete trial)", fontsize=10)
+    ax.set_title(f"Pareto front: {y} vs {x} (faint: every complete architecture)", fontsize=10)
     return figure
 
 

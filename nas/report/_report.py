@@ -77,17 +77,16 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
     x = next((n for n, d in objectives.items() if d == "minimize"), "train_flops_per_token")
     task_columns = [c for c in db.columns(study) if c.startswith("cap.")]
     gap_columns = [c for c in db.columns(study) if c.startswith("gap.")]
-    wanted = ["state", y, x, "family", "ratio", "attention_fraction", "d_state", "layout",
-              "arch_hash", "spec_json", "state_bytes", "context", "params", "fidelity",
+    wanted = ["n_trials", "state", y, x, "family", "ratio", "attention_fraction", "d_state",
+              "layout", "arch_hash", "spec_json", "state_bytes", "context", "params", "fidelity",
               *task_columns, *gap_columns]  # fmt: skip
-    trials = db.trials(study, columns=list(dict.fromkeys(wanted)), where="state == 'COMPLETE'")
+    wanted = list(dict.fromkeys(wanted))
+    # One point per architecture: a sampler's repeats are one model trained once.
+    trials = db.trials(study, columns=wanted, where="state == 'COMPLETE'", by_architecture=True)
     if trials.empty:
         raise UserError(f"study {study!r} has no complete trial yet: nothing to report")
-    by_number = trials.set_index("number")
-    front = by_number.loc[db.pareto(study, columns=["number"])["number"]].reset_index()
-    line = by_number.loc[
-        db.pareto(study, objectives={y: "maximize", x: "minimize"}, columns=["number"])["number"]
-    ].reset_index()
+    front = db.pareto(study, columns=wanted)
+    line = db.pareto(study, objectives={y: "maximize", x: "minimize"}, columns=wanted)
     stored_context = (
         int(trials["context"].dropna().iloc[0]) if trials["context"].notna().any() else None
     )
@@ -97,8 +96,10 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
     summary = db.studies().set_index("study").loc[study].to_dict()
     report = Report(study=study, storage=db.masked_url, summary={
         "trials": summary["n_trials"], "complete": summary["complete"], "pruned": summary["pruned"],
-        "failed": summary["fail"], "running": summary["running"], "objectives": summary["objectives"],
-        "Pareto front": f"{len(front)} trials ({_family_counts(front)})",
+        "failed": summary["fail"], "running": summary["running"],
+        "architectures": f"{len(trials)} complete ({int(trials['n_trials'].sum())} trials)",
+        "objectives": summary["objectives"],
+        "Pareto front": f"{_count(len(front), 'architecture')} ({_family_counts(front)})",
     })  # fmt: skip
     others = [n for n in objectives if n not in (x, y)]
     beyond = (
@@ -109,11 +110,13 @@ def build_report(db: Database, study: str, context: int | None = None) -> Report
     )
     report.sections.append(Section(
         "pareto", "Pareto front",
-        f"Each complete trial is a faint point; the trials no other trial beats (more {y} for less "
-        f"{x}) are drawn bold and joined by a line. Hybrids are blue circles, pure SSMs green "
-        f"squares, pure attention red triangles.{beyond}",
+        f"Each architecture with a complete trial is a faint point; those no other beats (more {y} "
+        f"for less {x}) are drawn bold and joined by a line. Hybrids are blue circles, pure SSMs "
+        f"green squares, pure attention red triangles.{beyond}",
         plots.pareto_front(trials, front, line, x, y, x_log=bool((trials[x] > 0).all())),
-        table=_front_table(front, [*objectives, "family", "ratio", "d_state", "layout", *task_columns]),
+        table=_front_table(
+            front, ["n_trials", *objectives, "family", "ratio", "d_state", "layout", *task_columns]
+        ),
     ))  # fmt: skip
     report.sections.append(Section(
         "ratio_by_d_state", f"{y} against the SSM:attention ratio, per d_state",
@@ -287,6 +290,10 @@ def _python(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _family_counts(front: pd.DataFrame) -> str:
     counts = front["family"].value_counts()
     return ", ".join(
@@ -296,9 +303,11 @@ def _family_counts(front: pd.DataFrame) -> str:
 
 def _front_table(front: pd.DataFrame, columns: list[str]) -> str:
     shown = front[[c for c in ["number", *columns] if c in front]].head(40)
-    return shown.to_html(
+    shown = shown.rename(columns={"number": "trial", "n_trials": "trials"})
+    table = shown.to_html(
         index=False, border=0, float_format=lambda v: f"{v:.4g}", classes="front", escape=True
     )
+    return f"<div class='scroll'>{table}</div>"  # a phone scrolls the table, not the page
 
 
 def _png(figure: Figure) -> str:
@@ -316,6 +325,7 @@ table { border-collapse: collapse; font-size: 0.85em; } td, th { padding: 2px 8p
 th { border-bottom: 1px solid #999; } tr:nth-child(even) { background: #f6f6f6; }
 table.summary td:first-child { text-align: left; font-weight: 600; }
 img { max-width: 100%; height: auto; } .note { color: #8a5a00; background: #fff7e0; padding: 0.6em; }
+.scroll { overflow-x: auto; } nav p { line-height: 1.8; } .meta { overflow-wrap: anywhere; }
 """
 
 
@@ -327,11 +337,12 @@ def _page(report: Report) -> str:
     )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>nas report: {esc(report.study)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>Study <code>{esc(report.study)}</code></h1>",
         f"<p class='meta'>{esc(report.storage)} &middot; generated "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by nas</p>",
-        f"<table class='summary'>{rows}</table>",
+        f"<div class='scroll'><table class='summary'>{rows}</table></div>",
         "<nav><p>"
         + " &middot; ".join(f"<a href='#{s.key}'>{esc(s.title)}</a>" for s in report.sections)
         + "</p></nav>",
