@@ -16,7 +16,7 @@ from nas import __version__
 from nas.errors import UserError
 
 # module name under nas.cli -> registers one top-level sub-command (group)
-_COMMAND_MODULES = ("space", "arch", "train", "run", "fidelity", "db", "report", "bench")
+_COMMAND_MODULES = ("init", "space", "arch", "train", "run", "fidelity", "db", "report", "bench")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -18,7 +18,8 @@ The study file
 
     name: quickstart                  # the Optuna study name      [default: the file name]
     description: free text
-    space: ../search_spaces/x.yaml    # relative to this file; or a mapping:
+    space: ../search_spaces/x.yaml    # relative to this file, or a shipped space by name
+                                      # (space: quickstart; see nas.examples); or a mapping:
     # space: {path: ../search_spaces/x.yaml, overrides: {d_model: 32}}
     tasks:                            # capability = weighted mean of the task capabilities
       - mqar:num_kv_pairs=4,seq_len=64            # weight 1

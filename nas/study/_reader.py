@@ -15,6 +15,7 @@ from typing import Any
 
 from nas.arch import LayoutError, parse_layout
 from nas.errors import UserError, did_you_mean
+from nas.examples import shipped_space, shipped_spaces
 from nas.space import (
     Constraint,
     ConstraintError,
@@ -210,8 +211,12 @@ class _Reader:
         if relative is None:
             return None
         space_path = self.path.parent / relative
+        if not space_path.is_file() and "/" not in relative:  # a shipped space, by name
+            space_path = shipped_space(relative) or space_path
         if not space_path.is_file():
-            self.problem(path_node, "space", f"no such file: {space_path} (relative to this file)")
+            names = ", ".join(shipped_spaces())
+            self.problem(path_node, "space", f"no such file: {space_path} (relative to this "
+                         f"file), nor a shipped space of that name ({names})")  # fmt: skip
             return None
         try:
             return load_space(space_path, overrides=overrides, default_vocab_size=vocab)
