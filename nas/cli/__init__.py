@@ -13,10 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from nas import __version__
+from nas.cli._help import add_examples
 from nas.errors import UserError
 
 # module name under nas.cli -> registers one top-level sub-command (group)
-_COMMAND_MODULES = ("init", "space", "arch", "train", "run", "fidelity", "db", "report", "bench")
+_COMMAND_MODULES = (
+    "init", "space", "arch", "train", "run", "fidelity", "db", "report", "bench", "completion",
+)  # fmt: skip
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -32,6 +35,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if chosen is not None and name != chosen:
             continue
         importlib.import_module(f"nas.cli.{name}").register(subparsers)
+    add_examples(parser)
     return parser
 
 
