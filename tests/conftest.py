@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,3 +50,27 @@ def pg_database(postgres_url: str) -> Iterator[tuple[str, str]]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def zero_cost_quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart study run end to end by ``nas run`` with workers that do not train
+    (nas.study.bench's zero-cost evaluator): a folder with ``quickstart.db`` and
+    ``run.out``, what ``nas run`` printed to stdout."""
+    repo = Path(__file__).resolve().parents[1]
+    folder = tmp_path_factory.mktemp("quickstart")
+    text = (repo / "studies" / "quickstart.yaml").read_text()
+    text = text.replace("space: ../search_spaces/", f"space: {repo}/search_spaces/")
+    text = text.replace(
+        "  cpus_per_trial: 1",
+        "  cpus_per_trial: 1\n  evaluator: nas.study.bench:zero_cost_evaluate",
+    )
+    study = folder / "quickstart.yaml"
+    study.write_text(text)
+    url = f"sqlite:///{folder / 'quickstart.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "nas", "run", str(study), "--storage", url],
+        check=True, capture_output=True, timeout=300, cwd=folder, text=True,
+    )  # fmt: skip
+    (folder / "run.out").write_text(done.stdout)
+    return folder

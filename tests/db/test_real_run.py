@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -18,24 +16,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")
-def run_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def run_url(zero_cost_quickstart: Path) -> str:
     """The quickstart study, run end to end by `nas run` with workers that do not train."""
-    folder = tmp_path_factory.mktemp("run")
-    url = f"sqlite:///{folder / 'quickstart.db'}"
-    text = (REPO / "studies" / "quickstart.yaml").read_text()
-    text = text.replace("space: ../search_spaces/", f"space: {REPO}/search_spaces/")
-    text = text.replace(
-        "  cpus_per_trial: 1",
-        "  cpus_per_trial: 1\n  evaluator: nas.study.bench:zero_cost_evaluate",
-    )
-    study = folder / "quickstart.yaml"
-    study.write_text(text)
-    done = subprocess.run(
-        [sys.executable, "-m", "nas", "run", str(study), "--storage", url],
-        check=True, capture_output=True, timeout=300, cwd=folder, text=True,
-    )  # fmt: skip
-    (folder / "run.out").write_text(done.stdout)
-    return url
+    return f"sqlite:///{zero_cost_quickstart / 'quickstart.db'}"
 
 
 def test_the_printed_front_reads_well_in_a_pipe(run_url: str) -> None:
