@@ -4,8 +4,8 @@
     python -m nas.db.bench --trials 5000 --repeat 3
 
 It times, as whole processes (interpreter start and imports included), ``nas db
-studies``, ``nas db trials STUDY --limit 20 --sort -capability`` and ``nas db pareto
-STUDY``; then, in this process, ``Database.trials(study)`` (every column of every trial)
+studies``, ``nas db trials STUDY --limit 20 --sort -capability`` (one row per architecture;
+and with ``--each-trial``) and ``nas db pareto STUDY``; then, in this process, ``Database.trials(study)`` (every column of every trial)
 against ``optuna.load_study(...).trials_dataframe()`` on the same database, and checks
 that ``Database.pareto`` and Optuna's ``best_trials`` pick the same trials.
 """
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from nas.db.synthetic import write_synthetic
 
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         "nas db trials --limit 20 --sort -capability": [
             "db", "trials", STUDY, "--storage", url, "--limit", "20", "--sort", "-capability",
         ],
+        "  the same, --each-trial (no folding)": [
+            "db", "trials", STUDY, "--storage", url, "--limit", "20", "--sort", "-capability",
+            "--each-trial",
+        ],
         "nas db pareto": ["db", "pareto", STUDY, "--storage", url],
         "python -c pass (interpreter alone)": None,
     }  # fmt: skip
@@ -94,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             frame = db.trials(STUDY)
             runs.append(time.perf_counter() - started)
-        front = db.pareto(STUDY, columns=["number"])
+        front = db.pareto(STUDY, columns=["number"], by_architecture=False)
+        architectures = len(db.pareto(STUDY, columns=["number"]))
         # What trials_dataframe holds: state, values, times, params, user attributes.
         optuna_like = [c for c in db.columns(STUDY) if c.startswith("params_")] + [
             "state", *db.objectives(STUDY), "datetime_start", "datetime_complete", "duration_s",
@@ -103,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         db.trials(STUDY, columns=optuna_like)
         like = time.perf_counter() - started
+        folding = _fold_cost(db, args.repeat)
     ours = statistics.median(runs)
     print(
         f"Database.trials(): {len(frame):,} rows x {frame.shape[1]} columns in {ours:.2f} s "
         f"(median of {args.repeat}; first call {runs[0]:.2f} s)"
     )
+    print(f"one row per architecture, in this process (median of {args.repeat}, alternated):")
+    for label, (each, folded) in folding.items():
+        print(f"  {label:<44} {each:.3f} s per trial, {folded:.3f} s per architecture")
     if args.skip_optuna:
         return 0
 
@@ -127,9 +137,30 @@ def main(argv: list[str] | None = None) -> int:
     best = sorted(t.number for t in study.best_trials)
     agree = best == sorted(front["number"].tolist())
     print(
-        f"Pareto front: ours {len(front)} trials, Optuna's best_trials {len(best)}: {'same' if agree else 'DIFFERENT'}"
+        f"Pareto front: ours {len(front)} trials ({architectures} architectures), Optuna's "
+        f"best_trials {len(best)}: {'same' if agree else 'DIFFERENT'}"
     )
     return 0 if agree else 1
+
+
+def _fold_cost(db: Any, repeat: int) -> dict[str, tuple[float, float]]:
+    """Median seconds of two queries with and without folding repeated architectures."""
+    queries = {
+        "pareto": lambda fold: db.pareto(STUDY, by_architecture=fold),
+        "trials --limit 20 --sort -capability": lambda fold: db.trials(
+            STUDY, sort="-capability", limit=20, by_architecture=fold
+        ),
+    }
+    cost = {}
+    for label, query in queries.items():
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(repeat):
+            for fold in (False, True):
+                started = time.perf_counter()
+                query(fold)
+                times[fold].append(time.perf_counter() - started)
+        cost[label] = (statistics.median(times[False]), statistics.median(times[True]))
+    return cost
 
 
 if __name__ == "__main__":
