@@ -24,6 +24,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "nas run studies/ratio_sweep.yaml --storage postgresql+psycopg://me@db-host/nas "
         "--ray-address 10.0.0.1:6380",
     ),
+    "fidelity": (
+        "nas fidelity studies/quickstart.yaml            # its budget against 4x it, 2 seeds",
+        "nas fidelity studies/quickstart.yaml --factor 2 --architectures all --seeds 3",
+    ),
+    "db fidelity": (
+        "nas db fidelity quickstart",
+        "nas db fidelity quickstart --format csv --out fidelity.csv",
+    ),
     "db studies": ("nas db studies --storage sqlite:///runs/quickstart.db",),
     "db trials": (
         "nas db trials quickstart --where \"family == 'hybrid'\" --sort -capability --limit 10",

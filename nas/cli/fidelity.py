@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from nas.cli._output import add_format, emit
 from nas.cli.run import add_study_flags
 from nas.errors import UserError
 
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="K",
         help="training seeds per architecture (default 2)",
     )
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_format(parser)
     parser.set_defaults(handler=_fidelity)
 
 
@@ -93,17 +94,16 @@ def _fidelity(args: argparse.Namespace) -> int:
 
 
 def show(results: Sequence[FidelityResult], fmt: str, out: str | None = None) -> None:
-    """Print ``results`` as tables (verdict first), CSV (one row per comparison and target)
-    or JSON (everything); ``out`` writes CSV or JSON to a file instead."""
+    """Print ``results`` as tables (verdict first), JSON (everything), or one row per
+    comparison and target in CSV, markdown or Parquet (nas.cli._output); ``out`` writes
+    to a file instead."""
     if fmt == "table":
         if out:
-            raise UserError("--out writes a file: add --format csv or json")
+            raise UserError("--out writes a file: add --format csv, json or parquet")
         for result in results:
             _print_result(result)
         return
-    if fmt == "json":
-        text = json.dumps([r.to_dict() for r in results], indent=2) + "\n"
-    else:
+    if fmt != "json":
         import pandas as pd
 
         frames = [
@@ -114,7 +114,10 @@ def show(results: Sequence[FidelityResult], fmt: str, out: str | None = None) ->
         ]
         frame = pd.concat(frames, ignore_index=True)
         first = ["study", "kind", "check", "low", "high", "factor"]
-        text = frame[first + [c for c in frame.columns if c not in first]].to_csv(index=False)
+        frame = frame[first + [c for c in frame.columns if c not in first]]
+        emit(frame, argparse.Namespace(format=fmt, out=out))
+        return
+    text = json.dumps([r.to_dict() for r in results], indent=2) + "\n"
     if out:
         with open(out, "w", encoding="utf-8") as handle:
             handle.write(text)

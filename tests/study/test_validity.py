@@ -162,6 +162,10 @@ def test_cli_on_a_sample_reports_the_planted_ranking_exactly(
     assert code == 0 and "ranking stable: rho 0.99" in table and "2 -> 1" in table
     code, csv = cli("db", "fidelity", "s", "--storage", url, "--format", "csv")
     assert csv.splitlines()[0].startswith("study,kind,check,low,high,factor,target,n,spearman")
+    code, markdown = cli("db", "fidelity", "s", "--storage", url, "--format", "markdown")
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert code == 0 and rows[0].startswith("| study ") and "spearman" in rows[0]
+    assert set(rows[1]) <= set("|:- ") and len(rows) == len(csv.splitlines()) + 1
 
     # rerunning resumes (nothing to train); another factor reuses the study's budget
     for path_ in markers.iterdir():
