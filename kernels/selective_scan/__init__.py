@@ -8,9 +8,10 @@ For each channel d and state index n::
     y_t   = y_t * silu(z_t)                       # when z is given
 
 B and C may be grouped, (batch, G, N, L): channel d then reads group d // (dim // G).
-Backends: ``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``), ``"torch"`` (chunked,
-autograd, any device), ``"reference"`` (a plain loop), ``"auto"`` (triton on CUDA, torch
-otherwise; ``NAS_KERNEL_BACKEND`` forces one).
+Backends: ``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``), ``"cpu"`` (fused C, CPU
+tensors), ``"torch"`` (chunked, autograd, any device), ``"reference"`` (a plain loop),
+``"auto"`` (triton on CUDA, cpu on CPU where a C compiler is found, else torch;
+``NAS_KERNEL_BACKEND`` forces one).
 
 Example:
     >>> import torch
@@ -31,6 +32,7 @@ import torch
 from kernels._backend import resolve_backend
 from kernels._checks import check_tensor
 from kernels.selective_scan.chunk import selective_scan_chunk
+from kernels.selective_scan.cpu import selective_scan_cpu
 from kernels.selective_scan.naive import selective_scan_naive
 from kernels.selective_scan.step import selective_scan_step_torch
 
@@ -84,6 +86,8 @@ def selective_scan(
         y, last = selective_scan_naive(*args)
     elif chosen == "torch":
         y, last = selective_scan_chunk(*args)
+    elif chosen == "cpu":
+        y, last = selective_scan_cpu(*args)
     else:  # imported here: Triton is installed on Linux only
         from kernels.selective_scan.fused import selective_scan_triton
 

@@ -10,8 +10,9 @@ Per head h, with a scalar decay and a (p, n) state::
 
 B and C carry g groups; head h reads group h // (h_total // g). ``initial_states`` seeds S_0 and
 ``return_final_states`` also returns S_L. Backends: ``"triton"`` (CUDA, or CPU under
-``TRITON_INTERPRET=1``), ``"torch"`` (chunked, autograd, any device), ``"reference"`` (a plain
-loop), ``"auto"`` (triton on CUDA, torch otherwise; ``NAS_KERNEL_BACKEND`` forces one).
+``TRITON_INTERPRET=1``), ``"cpu"`` (fused C, CPU tensors), ``"torch"`` (chunked, autograd, any
+device), ``"reference"`` (a plain loop), ``"auto"`` (triton on CUDA, cpu on CPU where a C
+compiler is found, else torch; ``NAS_KERNEL_BACKEND`` forces one).
 
 Example:
     >>> import torch
@@ -33,6 +34,7 @@ from kernels._backend import resolve_backend
 from kernels._checks import check_tensor
 from kernels.ssd._common import prepare_dt
 from kernels.ssd.chunk import ssd_chunk
+from kernels.ssd.cpu import ssd_cpu
 from kernels.ssd.naive import ssd_naive
 from kernels.ssd.step import ssd_step_torch
 
@@ -104,6 +106,8 @@ def ssd(
         dt = prepare_dt(dt, dt_bias, dt_softplus)
         if chosen == "reference":
             y, final = ssd_naive(x, dt, A, B, C, D, z, initial_states)
+        elif chosen == "cpu":
+            y, final = ssd_cpu(x, dt, A, B, C, D, z, initial_states)
         else:
             y, final = ssd_chunk(x, dt, A, B, C, chunk_size, D, z, initial_states)
     y = y.to(x.dtype)

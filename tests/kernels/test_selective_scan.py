@@ -110,12 +110,39 @@ def _inputs_for(length: int, groups: int | None, option: str) -> tuple[dict, boo
 
 # chunk.SUB = 16 and chunk.BLOCK = 128: 1 and 5 are shorter than a sub-chunk, 37 is not a
 # multiple of it, 130 and 300 cross block boundaries (300: three blocks, the last one short).
+# cpu.CHUNK = 64: 130 and 300 cross chunk boundaries; dim 8 in 8 groups pads each group's one
+# channel to a block of 16 lanes.
 @pytest.mark.parametrize("length", [1, 5, 37, 130, 300])
 @pytest.mark.parametrize("groups", [None, 1, 2, 8])
 @pytest.mark.parametrize("option", list(OPTIONS))
-def test_torch_matches_reference(length: int, groups: int | None, option: str) -> None:
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_torch_and_cpu_match_reference(
+    backend: str, length: int, groups: int | None, option: str
+) -> None:
     inputs, softplus = _inputs_for(length, groups, option)
-    check_against_reference("torch", inputs, softplus)
+    check_against_reference(backend, inputs, softplus)
+
+
+@pytest.mark.parametrize(("dim", "nstate", "groups"), [(40, 3, None), (36, 5, 3), (16, 1, 1)])
+def test_cpu_odd_channel_and_state_counts(dim: int, nstate: int, groups: int | None) -> None:
+    """Channels per group that are not a multiple of the 16 lanes (40 = 2.5 blocks, 12 per
+    group), odd N, and a single state."""
+    inputs = make_inputs(batch=3, dim=dim, nstate=nstate, length=70, groups=groups)
+    check_against_reference("cpu", inputs, softplus=True)
+
+
+def test_cpu_reads_channel_major_and_time_major_inputs_alike() -> None:
+    """u, delta and z as contiguous (batch, dim, L) tensors (a tiled transpose in C) and as
+    transposed views of (batch, L, dim) ones (no copy), as the models pass them."""
+    inputs = {k: v.detach() for k, v in make_inputs(dim=32, length=50).items()}
+    views = dict(inputs)
+    for name in ("u", "delta", "z"):
+        views[name] = inputs[name].transpose(1, 2).contiguous().transpose(1, 2)
+    assert not views["u"].is_contiguous()
+    expected = selective_scan(**inputs, delta_softplus=True, backend="reference")
+    for given in (inputs, views):
+        actual = selective_scan(**given, delta_softplus=True, backend="cpu")
+        assert_close("y", expected, actual, 1e-4)
 
 
 @pytest.mark.slow
@@ -235,7 +262,7 @@ def test_reference_follows_the_recurrence_by_hand() -> None:
     h1 = torch.exp(dt[1] * A[0, 0]) * h0 + dt[1] * u[0, 0, 1] * B[0, 0, 1]
     pre = torch.stack([C[0, 0, 0] * h0, C[0, 0, 1] * h1]) + D * u[0, 0]
     expected = pre * F.silu(z[0, 0])
-    for backend in ("reference", "torch"):
+    for backend in ("reference", "torch", "cpu"):
         y, last = selective_scan(
             u,
             delta,
@@ -276,7 +303,7 @@ def test_groups_map_channels_to_consecutive_blocks() -> None:
 
 def test_grad_flows_from_last_state_alone() -> None:
     inputs = make_inputs(length=40, D=False, z=False)
-    for backend in ("reference", "torch"):
+    for backend in ("reference", "torch", "cpu"):
         _, last = selective_scan(**inputs, return_last_state=True, backend=backend)
         grads = torch.autograd.grad(last.sum(), [inputs["u"], inputs["A"]])
         if backend == "reference":
@@ -287,26 +314,28 @@ def test_grad_flows_from_last_state_alone() -> None:
 
 
 @pytest.mark.parametrize("length", [40, 300])
-def test_torch_backward_twice_with_retained_graph(length: int) -> None:
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_backward_twice_with_retained_graph(backend: str, length: int) -> None:
     """The torch path hands its last block from forward to backward; a second backward
     through a retained graph must recompute it, not reuse what the first one overwrote."""
     inputs = make_inputs(length=length)
-    y = selective_scan(**inputs, delta_softplus=True, backend="torch")
+    y = selective_scan(**inputs, delta_softplus=True, backend=backend)
     first = torch.autograd.grad(y.sum(), list(inputs.values()), retain_graph=True)
     second = torch.autograd.grad(y.sum(), list(inputs.values()))
     for name, a, b in zip(inputs, first, second, strict=True):
         torch.testing.assert_close(a, b, msg=name)
 
 
-def test_returns_y_alone_by_default_and_keeps_dtype() -> None:
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_returns_y_alone_by_default_and_keeps_dtype(backend: str) -> None:
     inputs = {k: v.detach().to(torch.bfloat16) for k, v in make_inputs(length=19).items()}
-    y = selective_scan(**inputs, backend="torch")
+    y = selective_scan(**inputs, backend=backend)
     assert isinstance(y, torch.Tensor) and y.dtype == torch.bfloat16 and y.shape == (2, 8, 19)
     y_ref = selective_scan(**inputs, backend="reference")
     assert_close("bf16 y", y_ref, y, 2e-2)
 
 
-@pytest.mark.parametrize("backend", ["reference", "torch", "triton"])
+@pytest.mark.parametrize("backend", ["reference", "torch", "cpu", "triton"])
 def test_empty_sequence(backend: str) -> None:
     inputs = make_inputs(length=0)
     y, last = selective_scan(**inputs, return_last_state=True, backend=backend)
@@ -315,12 +344,13 @@ def test_empty_sequence(backend: str) -> None:
     assert grad_u.shape == (2, 8, 0)
 
 
-def test_long_decays_stay_finite() -> None:
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_long_decays_stay_finite(backend: str) -> None:
     """Large delta * |A| (decays far below fp32's range over a block) must not overflow."""
     inputs = {k: v.detach() for k, v in make_inputs(length=300).items()}
     inputs["delta"] = inputs["delta"] * 200.0
     y_ref = selective_scan(**inputs, backend="reference")
-    y = selective_scan(**inputs, backend="torch")
+    y = selective_scan(**inputs, backend=backend)
     assert torch.isfinite(y).all()
     assert_close("y", y_ref, y, 1e-4)
 
@@ -436,7 +466,7 @@ def test_bad_step_input() -> None:
 
 def test_bad_backend_string() -> None:
     with pytest.raises(
-        ValueError, match="backend must be one of auto, triton, torch, reference, got 'cuda'"
+        ValueError, match="backend must be one of auto, triton, cpu, torch, reference, got 'cuda'"
     ):
         selective_scan(**_plain(), backend="cuda")
 
@@ -445,21 +475,57 @@ def test_env_var_forces_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     # the package, not the function that kernels/__init__ re-exports under the same name
     scan_module = importlib.import_module("kernels.selective_scan")
     calls: list[str] = []
-    real_naive, real_chunk = scan_module.selective_scan_naive, scan_module.selective_scan_chunk
-    monkeypatch.setattr(
-        scan_module, "selective_scan_naive", lambda *a: calls.append("reference") or real_naive(*a)
-    )
-    monkeypatch.setattr(
-        scan_module, "selective_scan_chunk", lambda *a: calls.append("torch") or real_chunk(*a)
-    )
-    selective_scan(**_plain())
+    for name, backend in (("naive", "reference"), ("chunk", "torch"), ("cpu", "cpu")):
+        real = getattr(scan_module, f"selective_scan_{name}")
+        monkeypatch.setattr(
+            scan_module,
+            f"selective_scan_{name}",
+            lambda *a, real=real, backend=backend: calls.append(backend) or real(*a),
+        )
+    selective_scan(**_plain())  # auto on CPU: the C kernels, a compiler being on this machine
     monkeypatch.setenv(ENV_VAR, "reference")
     selective_scan(**_plain())
     selective_scan(**_plain(), backend="torch")  # an explicit backend wins over the variable
-    assert calls == ["torch", "reference", "torch"]
+    assert calls == ["cpu", "reference", "torch"]
     monkeypatch.setenv(ENV_VAR, "fast")
     with pytest.raises(ValueError, match=f"{ENV_VAR}='fast' is not a backend"):
         selective_scan(**_plain())
+
+
+def test_auto_falls_back_to_torch_without_a_compiler(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """No C compiler (CC names none, PATH has no cc, gcc or clang): auto runs the torch path,
+    and asking for cpu explicitly says why it cannot."""
+    script = textwrap.dedent(
+        """
+        import torch
+        from kernels import resolve_backend, selective_scan
+        print(resolve_backend("auto", torch.device("cpu")))
+        try:
+            resolve_backend("cpu", torch.device("cpu"))
+        except ValueError as exc:
+            print(exc)
+        """
+    )
+    env = {**os.environ, "PATH": str(tmp_path), "CC": "", "NAS_KERNEL_CACHE": str(tmp_path)}
+    env.pop("NAS_KERNEL_BACKEND", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    chosen, message = done.stdout.splitlines()
+    assert chosen == "torch"
+    assert message == (
+        "the cpu backend cannot be built here (no C compiler found (set CC, or install gcc or "
+        "clang)); use backend='torch'"
+    )
+
+
+def test_cpu_backend_needs_cpu_tensors() -> None:
+    from kernels import resolve_backend
+
+    with pytest.raises(ValueError, match="the cpu backend needs CPU tensors, got cuda tensors"):
+        resolve_backend("cpu", torch.device("cuda"))
 
 
 def test_triton_on_cpu_needs_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:

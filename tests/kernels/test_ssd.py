@@ -120,8 +120,9 @@ def check_case(backend: str, case: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_torch_matches_reference(case: str) -> None:
-    check_case("torch", case)
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_torch_and_cpu_match_reference(backend: str, case: str) -> None:
+    check_case(backend, case)
 
 
 @pytest.mark.slow
@@ -130,7 +131,7 @@ def test_triton_matches_reference(case: str) -> None:
     check_case("triton", case)
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", "cpu", "triton"])
 def test_odd_head_and_state_sizes(backend: str) -> None:
     """p and n that are not powers of two (masked lanes), one head per group, and a chunk of
     four row tiles (Triton tiles a chunk in 32 rows once the (p, n) tile is this large)."""
@@ -143,7 +144,7 @@ def test_odd_head_and_state_sizes(backend: str) -> None:
         assert_close(f"grad {name}", grads_ref[name], grads[name], 5e-5)
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", "cpu", "triton"])
 def test_strided_inputs(backend: str) -> None:
     """Views with odd strides (a transposed x, every other element of A and D) read right."""
     inputs = {k: v.detach() for k, v in make_inputs(D="hp").items()}
@@ -158,7 +159,7 @@ def test_strided_inputs(backend: str) -> None:
     assert_close("y", expected, actual, 1e-5)
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", "cpu", "triton"])
 def test_chunked_backends_clamp_growth(backend: str) -> None:
     """A > 0 would make exp(cum_i - cum_j) overflow; the chunked backends clamp each step's
     dt * A at 0, which makes A > 0 act as A = 0 instead."""
@@ -186,7 +187,7 @@ def test_reference_follows_the_recurrence_by_hand() -> None:
     S2 = torch.exp(dt[1] * A) * S1 + dt[1] * xs[1] * Bs[1]
     pre = torch.stack([S1 @ Cs[0], S2 @ Cs[1]]) + D * xs
     expected = pre * F.silu(zs)
-    for backend in ("reference", "torch", "triton"):
+    for backend in ("reference", "torch", "cpu", "triton"):
         y, last = ssd(
             x, raw_dt, A, B, C, 16, D, z, bias, True, S0, True, backend=backend
         )  # fmt: skip
