@@ -10,12 +10,13 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from kernels import BACKENDS
 from nas.arch import ArchSpec
 from nas.cli._progress import TrainingProgress
 from nas.cli.arch import console, format_figure
 from nas.compute import param_count
 from nas.errors import UserError
-from nas.proxy import Budget, Metrics, TaskResult, evaluate
+from nas.proxy import Budget, Metrics, TaskResult, check_device, evaluate
 from nas.space import load_space
 from nas.tasks import TASKS, get_task
 
@@ -82,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--backend",
         default="auto",
-        choices=("auto", "torch", "triton", "reference"),
+        choices=BACKENDS,
         help="kernel backend of the SSM scans (default auto)",
     )
     parser.add_argument(
@@ -93,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    check_device(args.device)  # before anything is built or printed
     tasks = [get_task(spec) for spec in args.task]
     vocab = max(task.vocab_size for task in tasks)
     arch = _architecture(args, vocab)

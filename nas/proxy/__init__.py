@@ -16,7 +16,7 @@ Example:
 """
 
 from nas.proxy._budget import Budget
-from nas.proxy._evaluate import EVAL_SEED, evaluate
+from nas.proxy._evaluate import EVAL_SEED, check_device, evaluate
 from nas.proxy._metrics import STATUSES, Metrics, Report, Status, TaskResult
 
 __all__ = [
@@ -27,5 +27,6 @@ __all__ = [
     "Report",
     "Status",
     "TaskResult",
+    "check_device",
     "evaluate",
 ]

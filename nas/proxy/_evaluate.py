@@ -93,13 +93,11 @@ def evaluate(
                 f"the architecture's vocab_size={arch.vocab_size} is smaller than the "
                 f"{task.vocab_size} tokens of task {task.spec}; give it vocab_size >= {task.vocab_size}"
             )
+    device = check_device(device)
     try:
-        device = torch.device(device)
         concrete_backend = resolve_backend(backend, device)
-    except (RuntimeError, ValueError) as exc:
+    except ValueError as exc:
         raise UserError(str(exc)) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {device} was asked for, but torch sees no CUDA device here")
     if num_threads is not None and num_threads < 1:
         raise UserError(f"num_threads must be >= 1, got {num_threads}")
 
@@ -147,6 +145,30 @@ def evaluate(
         budget=budget.to_dict(),
         num_threads=threads,
     )
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device that torch can train on here; raises UserError for a
+    malformed name, CUDA asked for where torch sees none, or a CUDA index past the last. The
+    study's preflight and ``nas train`` call it before building anything.
+
+    Example:
+        >>> check_device("cpu")
+        device(type='cpu')
+    """
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {device} was asked for, but torch sees no CUDA device here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(
+                f"device {device} was asked for, but torch sees {torch.cuda.device_count()} "
+                "CUDA device(s) here"
+            )
+    return device
 
 
 def _drive(

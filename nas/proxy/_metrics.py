@@ -96,7 +96,7 @@ class Metrics:
     "cuda_allocator" is ``torch.cuda.max_memory_allocated``, "rss" the process's peak
     resident set sampled after every forward pass, interpreter and libraries included),
     ``device`` ("cpu", "cuda:0") and ``device_name`` (the GPU or CPU model), ``backend`` (the
-    kernel backend the SSM scans ran: "torch", "triton" or "reference"), ``versions`` of
+    kernel backend the SSM scans ran: "cpu", "torch", "triton" or "reference"), ``versions`` of
     Python and the packages that shape the numbers, and ``num_threads`` (torch's CPU threads).
     """
 

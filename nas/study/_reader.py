@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from kernels import BACKENDS
 from nas.arch import LayoutError, parse_layout
 from nas.errors import UserError, did_you_mean
 from nas.examples import shipped_space, shipped_spaces
@@ -495,7 +496,7 @@ class _Reader:
             "gpus_per_trial": (float, _non_negative),
             "ray_address": (str, None),
             "device": (str, None),
-            "backend": (str, _one_of(("auto", "triton", "torch", "reference"))),
+            "backend": (str, _one_of(BACKENDS)),
             "max_retries": (int, _at_least(0)),
             "heartbeat_interval": (int, _at_least(1)),
             "evaluator": (str, _import_path),

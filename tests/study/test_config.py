@@ -160,7 +160,7 @@ def test_every_problem_at_once(tmp_path: Path) -> None:
         ":11:39: baselines[1].layout: 'x' must be followed by a repeat count",
         ":11:44: baselines[2].ssm.d_stat: not a searched parameter of the space (did you mean 'ssm.d_state'?)",
         ":12:22: execution.workers: must be at least 1, got 0",
-        ":12:34: execution.backend: one of auto, triton, torch, reference, not 'cuda'",
+        ":12:34: execution.backend: one of auto, triton, cpu, torch, reference, not 'cuda'",
         ":12:51: execution.evaluator: expected module:function",
         ":13:10: storage: storage mysql://u:***@h/db: use sqlite:///path/to/study.db",
     ):

@@ -180,7 +180,7 @@ def test_real_evaluator(ray_cluster: str, tmp_path: Path) -> None:
         capability, tokens_per_s, memory = trial.values
         assert 0 <= capability <= 1 and tokens_per_s > 0 and memory > 0
     row = rows(url, "SELECT backend, versions_json, curve_json, tokens_per_s FROM evaluations")[0]
-    assert row.backend in ("torch", "triton", "reference") and "torch" in json.loads(
+    assert row.backend in ("cpu", "torch", "triton", "reference") and "torch" in json.loads(
         row.versions_json
     )
     assert [entry["step"] for entry in json.loads(row.curve_json)][-1] == 3
