@@ -63,32 +63,41 @@ def unavailable_reason(source: Path) -> str | None:
     return str(loaded) if isinstance(loaded, NativeBuildError) else None
 
 
-@functools.cache
-def _load(source: str) -> ctypes.CDLL | NativeBuildError:
-    try:
-        compiler = _compiler()
-    except NativeBuildError as exc:
-        return exc
+def build_into(source: Path, folder: Path) -> Path:
+    """The library of ``source`` in ``folder``, compiled unless already there: with
+    ``-march=native`` where the compiler takes it, else ``-mcpu=native``, else neither.
+    Raises NativeBuildError."""
+    compiler = _compiler()
     # the source and the headers it may include (kernels/*.h)
-    text = b"".join(p.read_bytes() for p in (Path(source), *sorted(HEADERS.glob("*.h"))))
+    text = b"".join(p.read_bytes() for p in (source, *sorted(HEADERS.glob("*.h"))))
     errors = []
     for cpu_flags in CPU_FLAGS:
         flags = (*BASE_FLAGS, *cpu_flags)
         key = hashlib.sha256(
             b"\0".join([text, compiler.encode(), " ".join(flags).encode(), _cpu_identity()])
         ).hexdigest()[:16]
-        target = _cache_dir() / f"{Path(source).stem}-{key}.so"
-        if not target.exists():
-            try:
-                _build(compiler, flags, Path(source), target)
-            except NativeBuildError as exc:
-                errors.append(str(exc))
-                continue
+        target = folder / f"{source.stem}-{key}.so"
+        if target.exists():
+            return target
         try:
-            return ctypes.CDLL(str(target))
-        except OSError as exc:
-            errors.append(f"could not load {target}: {exc}")
-    return NativeBuildError("; ".join(errors))
+            _build(compiler, flags, source, target)
+        except NativeBuildError as exc:
+            errors.append(str(exc))
+            continue
+        return target
+    raise NativeBuildError("; ".join(errors))
+
+
+@functools.cache
+def _load(source: str) -> ctypes.CDLL | NativeBuildError:
+    try:
+        path = build_into(Path(source), _cache_dir())
+    except NativeBuildError as exc:
+        return exc
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        return NativeBuildError(f"could not load {path}: {exc}")
 
 
 def _compiler() -> str:

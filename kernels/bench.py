@@ -1,22 +1,29 @@
-"""Benchmark the scan ops: time per backend, the torch path against the reference, memory.
+"""Benchmark the scan ops: ours against a plain loop, mambapy and the chunked torch path.
 
-    python -m kernels.bench [--quick] [--json PATH] [--device cpu|cuda] [--threads N]
+    nas bench kernels [--quick] [--json PATH] [--device cpu|cuda] [--threads N ...]
 
-For the selective scan (B=2, dim=256, N=16) and SSD (B=2, h=8, p=32, n=64, chunk 64), at
-L in {256, 1024, 4096}, it times (best of several runs) the forward (under no_grad) and
-the forward+backward (grads of every input) of each backend the device runs: reference and
-torch on CPU, plus triton on CUDA (Triton's CPU interpreter is for tests, not timing).
-On a CPU shared with other work, prefer --threads 1: torch's intra-op threads then wait on
-each other at every op and the torch path slows down many times. Inputs look like a Mamba layer's:
-D, z, bias and softplus all on. On CUDA it also reports the achieved GB/s: the bytes each
-pass must move at least (every input and output read or written once per pass, see
-:func:`bytes_moved`) over the time, against the copy bandwidth measured on the device.
+(``python -m kernels.bench`` is the same.) For the selective scan (B=2, dim=256, N=16) and
+SSD (B=2, h=8, p=32, n=64), at L in {256, 1024, 4096} and at 1 and 2 torch threads, it times
+(best of several runs) the forward (under no_grad) and the forward+backward (grads of every
+input) of, side by side in one process:
 
-The reference is a Python loop; where its projected forward+backward time passes a budget it
-is skipped, and the table says so (no figure is extrapolated). Memory: the extra peak memory
-of one forward+backward of the torch path at L=1024 and 4096, and how much it grows per added
-token and channel, beside the 4 * N bytes a stored fp32 state would add. The load average
-before the run is recorded, and a warning printed when other work shares the CPUs.
+- ours: the ``cpu`` backend's fused C kernels on CPU (``triton`` on CUDA);
+- ``torch``: the chunked PyTorch path (the fallback where no C compiler is found);
+- ``loop``: :func:`plain_loop`, the op as a plain sequential loop written as simply and as
+  fast as torch allows, autograd through it (the baseline);
+- ``mambapy``: mambapy's parallel scan ``pscan`` (selective scan only; the optional ``bench``
+  extra, ``pip install 'nas-hybrid[bench]'``; the table says when it is missing).
+
+Inputs look like a Mamba layer's: D, z, bias and softplus all on. The ratios (how many times
+faster ours runs fwd+bwd) come from the same run. The cpu backend's one-off build (the C
+compiler, on a machine's first use) is timed apart from scratch. A baseline whose projected
+fwd+bwd passes a budget, or whose stored states would pass 1 GiB, is skipped and the table says
+so (no figure is extrapolated). Memory: the extra peak memory of one fwd+bwd of ours and of the
+torch path at L=1024 and 4096, and how much it grows per added token and channel, beside the
+4 * N bytes a stored fp32 state would add. The load average before the run is recorded, and a
+warning printed when other work shares the CPUs. JSON goes to
+``kernels/bench_results/kernels_{device}.json``. GPU timing against the roofline is
+``python -m kernels.check``.
 
 Example:
     >>> from kernels.bench import run  # doctest: +SKIP
@@ -26,19 +33,21 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
 import multiprocessing
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from kernels import selective_scan, ssd
 
@@ -47,7 +56,9 @@ LENGTHS = (256, 1024, 4096)
 QUICK_LENGTHS = (256, 1024)
 SCAN_SHAPE = {"batch": 2, "dim": 256, "nstate": 16}
 SSD_SHAPE = {"batch": 2, "heads": 8, "headdim": 32, "nstate": 64, "chunk_size": 64}
-REFERENCE_BUDGET_S = 12.0  # skip the reference where its projected fwd+bwd takes longer
+REFERENCE_BUDGET_S = 12.0  # skip a baseline where its projected fwd+bwd takes longer
+LOOP_STATE_LIMIT = 2**30  # skip the plain loop where the states it keeps would pass 1 GiB
+THREADS = (1, 2)
 MEMORY_LENGTHS = (1024, 4096)  # the torch path's extra memory at both: its growth per token
 MEMORY_NSTATES = (16, 64)
 DEFAULT_JSON = Path(__file__).parent / "bench_results" / "kernels_{device}.json"
@@ -186,61 +197,199 @@ def copy_bandwidth(device: torch.device) -> float | None:
     return 2 * src.numel() * src.element_size() / seconds
 
 
-def backends_for(device: torch.device) -> list[str]:
-    return ["triton", "torch", "reference"] if device.type == "cuda" else ["torch", "reference"]
+def plain_loop(op: str, inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    """The baseline: ``op`` as a plain sequential loop, written as simply and as fast as torch
+    allows (every step one ``addcmul`` on whole (batch, ...) slices, the per-step factors made
+    in one op each beforehand, y read out in one einsum), autograd running through the loop.
+    For one group of B and C (the benchmark's shapes); returns (y,)."""
+    if op == "selective_scan":
+        u, delta, A, B, C = (inputs[k] for k in ("u", "delta", "A", "B", "C"))
+        dt = delta + inputs["delta_bias"][:, None] if "delta_bias" in inputs else delta
+        dt = F.softplus(dt) if inputs["delta_softplus"] else dt
+        decay = torch.exp(torch.einsum("bdl,dn->lbdn", dt, A))  # (L, batch, dim, N)
+        drive = torch.einsum("bdl,bnl->lbdn", dt * u, B[:, 0])
+        h, states = u.new_zeros(decay.shape[1:]), []
+        for decay_t, drive_t in zip(decay, drive, strict=True):
+            h = torch.addcmul(drive_t, decay_t, h)
+            states.append(h)
+        y = torch.einsum("lbdn,bnl->bdl", torch.stack(states), C[:, 0])
+        skip, gate = inputs["D"][:, None] * u, inputs.get("z")
+    else:
+        x, dt, A, B, C = (inputs[k] for k in ("x", "dt", "A", "B", "C"))
+        dt = dt + inputs["dt_bias"] if "dt_bias" in inputs else dt
+        dt = F.softplus(dt) if inputs["dt_softplus"] else dt
+        decay = torch.exp(dt * A).transpose(0, 1)[..., None, None]  # (L, b, h, 1, 1)
+        drive = torch.einsum("blh,blhp,bln->lbhpn", dt, x, B[:, :, 0])
+        S, states = x.new_zeros(drive.shape[1:]), []
+        for decay_t, drive_t in zip(decay, drive, strict=True):
+            S = torch.addcmul(drive_t, decay_t, S)
+            states.append(S)
+        y = torch.einsum("lbhpn,bln->blhp", torch.stack(states), C[:, :, 0])
+        skip, gate = inputs["D"][:, None] * x, inputs.get("z")
+    y = y + skip
+    return (y * F.silu(gate) if gate is not None else y,)
+
+
+def mambapy_scan(inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    """mambapy's selective scan (its ``pscan``, as its Mamba block calls it), with the same
+    bias, softplus and z gate around it as the other implementations; inputs made by
+    :func:`mambapy_inputs`, in mambapy's (batch, L, dim) layout. Returns (y,)."""
+    from mambapy.mamba import MambaBlock
+
+    dt = F.softplus(inputs["delta"] + inputs["delta_bias"])
+    # selective_scan does not use its self: the bound method's body, called on the class
+    y = MambaBlock.selective_scan(
+        None, inputs["u"], dt, inputs["A"], inputs["B"], inputs["C"], inputs["D"]
+    )
+    return (y * F.silu(inputs["z"]),)
+
+
+def mambapy_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The selective scan's inputs as mambapy takes them: (batch, L, dim) and (batch, L, N)
+    leaf tensors, copied from ``inputs`` so that the work is the same."""
+
+    def leaf(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().clone().requires_grad_(True)
+
+    out = {k: leaf(inputs[k].transpose(1, 2)) for k in ("u", "delta", "z")}
+    out |= {k: leaf(inputs[k][:, 0].transpose(1, 2)) for k in ("B", "C")}
+    return out | {k: leaf(inputs[k]) for k in ("A", "D", "delta_bias")}
+
+
+def mambapy_missing() -> str | None:
+    """Why mambapy cannot be imported (it is the optional ``bench`` extra), or None."""
+    try:
+        import mambapy.mamba  # noqa: F401
+    except ImportError as exc:
+        return f"mambapy not installed (pip install 'nas-hybrid[bench]'): {exc}"
+    return None
+
+
+def implementations(op: str, device: torch.device) -> list[str]:
+    """What each row times: ours ("cpu" on CPU, "triton" on CUDA), the chunked "torch" path,
+    the plain "loop" baseline and, for the selective scan, "mambapy"."""
+    ours = ["triton"] if device.type == "cuda" else ["cpu"]
+    return [*ours, "torch", "loop", *(["mambapy"] if op == "selective_scan" else [])]
+
+
+def _runner(
+    op: str, impl: str, inputs: dict[str, Any]
+) -> tuple[Callable[[], object], Callable[[], object]]:
+    """(forward, forward + backward) of one implementation on ``inputs``."""
+    if impl == "mambapy":
+        given = mambapy_inputs(inputs)
+
+        def forward() -> tuple[torch.Tensor, ...]:
+            return mambapy_scan(given)
+    elif impl == "loop":
+        given = inputs
+
+        def forward() -> tuple[torch.Tensor, ...]:
+            return plain_loop(op, inputs)
+    else:
+        given = inputs
+
+        def forward() -> tuple[torch.Tensor, ...]:
+            return outputs(op, inputs, impl)[:1]
+
+    def forward_backward_once() -> None:
+        (y,) = forward()
+        tensors = list(tensors_of(given).values())
+        torch.autograd.grad(y, tensors, torch.ones_like(y))
+
+    def forward_only() -> None:
+        with torch.no_grad():
+            forward()
+
+    return forward_only, forward_backward_once
+
+
+def loop_state_bytes(op: str, length: int) -> int:
+    """Bytes of the per-step states the plain loop keeps for its backward."""
+    if op == "selective_scan":
+        s = SCAN_SHAPE
+        return 4 * s["batch"] * s["dim"] * s["nstate"] * length
+    s = SSD_SHAPE
+    return 4 * s["batch"] * s["heads"] * s["headdim"] * s["nstate"] * length
 
 
 def time_rows(
     device: torch.device,
     lengths: Sequence[int],
-    bandwidth: float | None,
+    threads: Sequence[int],
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
+    """fwd and fwd+bwd milliseconds of every implementation, per op, L and thread count; a
+    baseline whose projected fwd+bwd passes REFERENCE_BUDGET_S, or whose states would pass
+    LOOP_STATE_LIMIT, is skipped with a note (no figure is extrapolated)."""
     rows = []
-    for op in OPS:
-        reference_per_token: float | None = None
-        for length in lengths:
-            for backend in backends_for(device):
-                row: dict[str, Any] = {"op": op, "length": length, "backend": backend}
-                if backend == "reference" and reference_per_token is not None:
-                    projected = reference_per_token * length
-                    if projected > REFERENCE_BUDGET_S:
-                        row["note"] = f"skipped: projected {projected:.0f} s fwd+bwd (not measured)"
+    missing = mambapy_missing()
+    for count in threads:
+        torch.set_num_threads(count)
+        for op in OPS:
+            per_token: dict[str, float] = {}
+            for length in lengths:
+                inputs = make_inputs(op, length, device=device)
+                for impl in implementations(op, device):
+                    row: dict[str, Any] = {"op": op, "length": length, "threads": count}
+                    row["impl"] = impl
+                    projected = per_token.get(impl, 0.0) * length
+                    if impl == "mambapy" and missing:
+                        row["note"] = missing
+                    elif impl in ("loop", "mambapy") and projected > REFERENCE_BUDGET_S:
+                        row["note"] = f"skipped: projected {projected:.0f} s fwd+bwd"
+                    elif impl == "loop" and loop_state_bytes(op, length) > LOOP_STATE_LIMIT:
+                        gib = loop_state_bytes(op, length) / 2**30
+                        row["note"] = f"skipped: its states would take {gib:.1f} GiB"
+                    if "note" in row:
                         rows.append(row)
                         continue
-                log(f"{op} L={length} {backend}")
-                inputs = make_inputs(op, length, device=device)
-                with torch.no_grad():
-                    row["fwd_ms"] = 1e3 * time_call(partial(outputs, op, inputs, backend), device)
-                row["fwd_bwd_ms"] = 1e3 * time_call(
-                    partial(forward_backward, op, inputs, backend), device
-                )
-                if backend == "reference":
-                    reference_per_token = row["fwd_bwd_ms"] / 1e3 / length
-                if bandwidth is not None:
-                    for key, backward in (("fwd", False), ("fwd_bwd", True)):
-                        gbps = bytes_moved(inputs, backward) / (row[f"{key}_ms"] / 1e3) / 1e9
-                        row[f"{key}_gbps"] = gbps
-                        row[f"{key}_bandwidth_fraction"] = gbps * 1e9 / bandwidth
-                rows.append(row)
-    for row in rows:  # speed-up of each backend over the reference at the same op and length
-        ref = next(
-            (
-                r
-                for r in rows
-                if (r["op"], r["length"], r["backend"]) == (row["op"], row["length"], "reference")
-            ),
-            None,
-        )
-        if ref and "fwd_bwd_ms" in ref and "fwd_bwd_ms" in row and row is not ref:
-            row["speedup_fwd"] = ref["fwd_ms"] / row["fwd_ms"]
-            row["speedup_fwd_bwd"] = ref["fwd_bwd_ms"] / row["fwd_bwd_ms"]
+                    log(f"{op} L={length} {impl}, {count} thread(s)")
+                    forward, both = _runner(op, impl, inputs)
+                    row["fwd_ms"] = 1e3 * time_call(forward, device)
+                    row["fwd_bwd_ms"] = 1e3 * time_call(both, device)
+                    per_token[impl] = row["fwd_bwd_ms"] / 1e3 / length
+                    rows.append(row)
+    torch.set_num_threads(threads[0])
     return rows
 
 
-def _extra_peak_bytes_child(op: str, length: int, nstate: int) -> int | None:
+def ratios(rows: list[dict[str, Any]], ours: str) -> list[dict[str, Any]]:
+    """Per op, L and thread count: how many times faster ``ours`` runs fwd+bwd than each
+    other implementation measured in the same run."""
+    timed = {(r["op"], r["length"], r["threads"], r["impl"]): r for r in rows if "fwd_ms" in r}
+    out = []
+    for (op, length, count, impl), row in timed.items():
+        if impl != ours:
+            continue
+        entry: dict[str, Any] = {"op": op, "length": length, "threads": count, "ours": ours}
+        for other in ("torch", "loop", "mambapy"):
+            base = timed.get((op, length, count, other))
+            if base is not None:
+                entry[f"x_{other}"] = base["fwd_bwd_ms"] / row["fwd_bwd_ms"]
+        out.append(entry)
+    return out
+
+
+def build_seconds() -> dict[str, float]:
+    """Seconds to compile each C source of the cpu backend from scratch (what the first use
+    on a machine costs; later processes load the cached library)."""
+    from kernels import _native
+    from kernels.selective_scan.cpu import SOURCE as SCAN_SOURCE
+    from kernels.ssd.cpu import SOURCE as SSD_SOURCE
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for source in (SCAN_SOURCE, SSD_SOURCE):
+            start = time.perf_counter()
+            _native.build_into(source, Path(folder))
+            seconds[f"{source.parent.name}/{source.name}"] = time.perf_counter() - start
+    return seconds
+
+
+def _extra_peak_bytes_child(op: str, length: int, nstate: int, backend: str) -> int | None:
     """In a fresh process: growth of the resident set's high-water mark (Linux VmHWM, reset
-    through /proc/self/clear_refs) over one fwd+bwd of the torch path, after a short warm-up
+    through /proc/self/clear_refs) over one fwd+bwd of ``backend``, after a short warm-up
     call has loaded every code path. None where /proc is missing."""
     status = Path("/proc/self/status")
     if not status.exists():
@@ -251,33 +400,35 @@ def _extra_peak_bytes_child(op: str, length: int, nstate: int) -> int | None:
         return int(line.split()[1])
 
     torch.set_num_threads(1)  # the figure is about memory; keep thread pools out of it
-    forward_backward(op, make_inputs(op, 64, shape={"nstate": nstate}), "torch")
+    forward_backward(op, make_inputs(op, 64, shape={"nstate": nstate}), backend)
     inputs = make_inputs(op, length, shape={"nstate": nstate})
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current VmRSS
     before = kib("VmRSS")
-    forward_backward(op, inputs, "torch")
+    forward_backward(op, inputs, backend)
     return (kib("VmHWM") - before) * 1024
 
 
-def extra_peak_bytes(op: str, length: int, nstate: int, device: torch.device) -> int | None:
-    """Extra peak memory of one fwd+bwd of the torch path, beyond its inputs."""
+def extra_peak_bytes(
+    op: str, length: int, nstate: int, device: torch.device, backend: str = "torch"
+) -> int | None:
+    """Extra peak memory of one fwd+bwd of ``backend``, beyond its inputs."""
     if device.type == "cuda":
         inputs = make_inputs(op, length, device=device, shape={"nstate": nstate})
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        forward_backward(op, inputs, "torch")
+        forward_backward(op, inputs, backend)
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated(device) - base
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_extra_peak_bytes_child, op, length, nstate).result()
+        return pool.submit(_extra_peak_bytes_child, op, length, nstate, backend).result()
 
 
 def memory_rows(
     device: torch.device, nstates: Sequence[int], log: Callable[[str], None]
 ) -> list[dict[str, Any]]:
-    """Per op and N: the torch path's extra peak memory at two lengths, and how much it grows
-    per added token and channel, beside the 4 * N bytes a stored fp32 state would add."""
+    """Per op, backend and N: the extra peak memory at two lengths, and how much it grows per
+    added token and channel, beside the 4 * N bytes a stored fp32 state would add."""
     rows = []
     short, long = MEMORY_LENGTHS
     for op in OPS:
@@ -285,49 +436,65 @@ def memory_rows(
             batch, channels = SCAN_SHAPE["batch"], SCAN_SHAPE["dim"]
         else:
             batch, channels = SSD_SHAPE["batch"], SSD_SHAPE["heads"] * SSD_SHAPE["headdim"]
-        for nstate in nstates:
-            extras = []
-            for length in (short, long):
-                log(f"memory {op} L={length} N={nstate}")
-                extras.append(extra_peak_bytes(op, length, nstate, device))
-            if None in extras:
-                continue
-            growth = (extras[1] - extras[0]) / (batch * (long - short) * channels)
-            rows.append(
-                {
-                    "op": op,
-                    "backend": "torch",
-                    "nstate": nstate,
-                    "lengths": [short, long],
-                    "extra_peak_bytes": extras,
-                    "growth_bytes_per_token_channel": growth,
-                    "stored_state_bytes_per_token_channel": 4 * nstate,
-                }
-            )
+        for backend in (implementations(op, device)[0], "torch"):
+            for nstate in nstates:
+                extras = []
+                for length in (short, long):
+                    log(f"memory {op} {backend} L={length} N={nstate}")
+                    extras.append(extra_peak_bytes(op, length, nstate, device, backend))
+                if None in extras:
+                    continue
+                growth = (extras[1] - extras[0]) / (batch * (long - short) * channels)
+                rows.append(
+                    {
+                        "op": op,
+                        "backend": backend,
+                        "nstate": nstate,
+                        "lengths": [short, long],
+                        "extra_peak_bytes": extras,
+                        "growth_bytes_per_token_channel": growth,
+                        "stored_state_bytes_per_token_channel": 4 * nstate,
+                    }
+                )
     return rows
 
 
 def run(
-    *, quick: bool = False, device: str | None = None, log: Callable[[str], None] = lambda _: None
+    *,
+    quick: bool = False,
+    device: str | None = None,
+    threads: Sequence[int] = THREADS,
+    log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Every figure of the benchmark, as a JSON-ready dict."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     load_before = os.getloadavg()[0]  # other work on the CPUs skews every figure
-    bandwidth = copy_bandwidth(dev)
     lengths = QUICK_LENGTHS if quick else LENGTHS
+    build = build_seconds() if dev.type == "cpu" else {}
+    rows = time_rows(dev, lengths, threads, log)
+    ours = implementations(OPS[0], dev)[0]
     return {
+        "command": "nas bench kernels" + (" --quick" if quick else ""),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
         "device_type": dev.type,
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
-        "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "mambapy": _version("mambapy"),
         "quick": quick,
         "shapes": {"selective_scan": SCAN_SHAPE, "ssd": SSD_SHAPE},
-        "copy_bandwidth_gbps": None if bandwidth is None else bandwidth / 1e9,
-        "timings": time_rows(dev, lengths, bandwidth, log),
+        "build_s": build,
+        "timings": rows,
+        "ratios": ratios(rows, ours),
         "memory": memory_rows(dev, MEMORY_NSTATES[:1] if quick else MEMORY_NSTATES, log),
     }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _cpu_name() -> str:
@@ -340,51 +507,52 @@ def _cpu_name() -> str:
 
 
 def render(results: dict[str, Any]) -> list[Any]:
-    """Rich tables for the timings and the memory figures."""
+    """Rich tables: the timings with their ratios, and the memory figures."""
     from rich.table import Table
 
-    cuda = results["device_type"] == "cuda"
-    timing = Table(title=f"Scan kernels on {results['device']} ({results['threads']} threads)")
-    for name in ("op", "L", "backend", "fwd ms", "fwd+bwd ms", "x reference (fwd / fwd+bwd)"):
-        timing.add_column(name, justify="left" if name in ("op", "backend") else "right")
-    if cuda:
-        timing.add_column("GB/s fwd / fwd+bwd (% of copy bw)", justify="right")
-    timing.add_column("note")
+    ours = results["ratios"][0]["ours"] if results["ratios"] else "ours"
+    timing = Table(
+        title=f"Scan kernels, fwd+bwd (fwd) ms, on {results['device']}",
+        caption=f"x: how many times faster {ours} runs fwd+bwd than each, in this run. "
+        + ", ".join(f"{k} built in {v:.1f} s" for k, v in results["build_s"].items()),
+    )
+    impls = sorted({r["impl"] for r in results["timings"]}, key=_impl_order)
+    for name in ("op", "L", "threads", *impls, *(f"x {i}" for i in impls if i != ours)):
+        timing.add_column(name, justify="left" if name == "op" else "right")
+    notes = []
+    cells: dict[tuple, dict[str, str]] = {}
     for row in results["timings"]:
-        measured = "fwd_ms" in row
-        cells = [
-            row["op"],
-            str(row["length"]),
-            row["backend"],
-            f"{row['fwd_ms']:.1f}" if measured else "-",
-            f"{row['fwd_bwd_ms']:.1f}" if measured else "-",
-            f"{row['speedup_fwd']:.1f} / {row['speedup_fwd_bwd']:.1f}"
-            if "speedup_fwd" in row
-            else "",
-        ]
-        if cuda:
-            cells.append(
-                f"{row['fwd_gbps']:.0f} / {row['fwd_bwd_gbps']:.0f} "
-                f"({100 * row['fwd_bandwidth_fraction']:.0f}% / {100 * row['fwd_bwd_bandwidth_fraction']:.0f}%)"
-                if measured
-                else ""
-            )
-        cells.append(row.get("note", ""))
-        timing.add_row(*cells)
+        key = (row["op"], row["length"], row["threads"])
+        if "fwd_ms" in row:
+            text = f"{row['fwd_bwd_ms']:.1f} ({row['fwd_ms']:.1f})"
+        else:
+            text = f"-[{len(notes) + 1}]" if row["note"] not in notes else "-"
+            notes.append(row["note"]) if row["note"] not in notes else None
+        cells.setdefault(key, {})[row["impl"]] = text
+    ratio_of = {(r["op"], r["length"], r["threads"]): r for r in results["ratios"]}
+    for key, by_impl in cells.items():
+        ratio = ratio_of.get(key, {})
+        xs = [f"{ratio[f'x_{i}']:.1f}" if f"x_{i}" in ratio else "" for i in impls if i != ours]
+        timing.add_row(key[0], str(key[1]), str(key[2]), *(by_impl.get(i, "") for i in impls), *xs)
     short, long = MEMORY_LENGTHS
-    memory = Table(title="Torch path: extra peak memory of one fwd+bwd, and its growth with L")
+    memory = Table(
+        title="Extra peak memory of one fwd+bwd (1 thread), and its growth with L",
+        caption="\n".join(f"[{i + 1}] {note}" for i, note in enumerate(notes)) or None,
+    )
     for name in (
         "op",
+        "backend",
         "N",
         f"L={short} MiB",
         f"L={long} MiB",
         "growth B / token / channel",
         "a stored fp32 state: 4N B",
     ):
-        memory.add_column(name, justify="left" if name == "op" else "right")
+        memory.add_column(name, justify="left" if name in ("op", "backend") else "right")
     for row in results["memory"]:
         memory.add_row(
             row["op"],
+            row["backend"],
             str(row["nstate"]),
             *(f"{extra / 2**20:.1f}" for extra in row["extra_peak_bytes"]),
             f"{row['growth_bytes_per_token_channel']:.1f}",
@@ -393,22 +561,34 @@ def render(results: dict[str, Any]) -> list[Any]:
     return [timing, memory]
 
 
+def _impl_order(impl: str) -> int:
+    order = ("triton", "cpu", "torch", "loop", "mambapy")
+    return order.index(impl) if impl in order else len(order)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m kernels.bench", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="nas bench kernels", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="L in {256, 1024} only")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument("--json", type=Path, help=f"output file (default {DEFAULT_JSON})")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=list(THREADS),
+        help="torch intra-op thread counts to measure at (default: 1 2)",
+    )
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from rich.console import Console
 
     console = Console()
     with console.status("benchmarking") as status:
-        results = run(quick=args.quick, device=args.device, log=lambda text: status.update(text))
+        results = run(
+            quick=args.quick,
+            device=args.device,
+            threads=args.threads,
+            log=lambda text: status.update(text),
+        )
     for table in render(results):
         console.print(table)
     if results["load_average_before"] > 0.5 * (results["cpu_count"] or 1):

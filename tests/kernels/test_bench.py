@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,32 +31,68 @@ def test_bytes_moved_counts_each_tensor_once_per_pass() -> None:
     assert bench.bytes_moved(inputs, backward=True) == 3 * total + 2 * y
 
 
-def test_time_rows_compare_with_the_reference_and_skip_it_past_the_budget(
+def test_time_rows_compare_ours_with_every_baseline_and_skip_past_the_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bench, "REFERENCE_BUDGET_S", 1e-9)
-    rows = bench.time_rows(torch.device("cpu"), (16, 32), None, lambda _: None)
-    by_key = {(r["op"], r["length"], r["backend"]): r for r in rows}
+    rows = bench.time_rows(torch.device("cpu"), (16, 32), (1,), lambda _: None)
+    by_key = {(r["op"], r["length"], r["impl"]): r for r in rows}
     assert set(by_key) == {
-        (op, n, b) for op in bench.OPS for n in (16, 32) for b in ("torch", "reference")
+        (op, n, impl)
+        for op in bench.OPS
+        for n in (16, 32)
+        for impl in bench.implementations(op, torch.device("cpu"))
     }
+    assert all(r["threads"] == 1 for r in rows)
+    missing = bench.mambapy_missing()
     for op in bench.OPS:
-        measured = by_key[(op, 16, "torch")]
-        assert (
-            measured["fwd_ms"] > 0
-            and measured["fwd_bwd_ms"] > 0
-            and measured["speedup_fwd_bwd"] > 0
-        )
-        skipped = by_key[(op, 32, "reference")]
+        assert by_key[(op, 16, "cpu")]["fwd_bwd_ms"] > 0 and by_key[(op, 16, "loop")]["fwd_ms"] > 0
+        skipped = by_key[(op, 32, "loop")]
         assert "fwd_ms" not in skipped and skipped["note"].startswith("skipped: projected")
-        assert "speedup_fwd" not in by_key[(op, 32, "torch")]
+    scan = by_key[("selective_scan", 16, "mambapy")]
+    assert ("fwd_ms" in scan) == (missing is None)
+    ratios = {(r["op"], r["length"]): r for r in bench.ratios(rows, "cpu")}
+    assert ratios[("ssd", 16)]["x_loop"] > 0 and "x_loop" not in ratios[("ssd", 32)]
+    assert ("x_mambapy" in ratios[("selective_scan", 16)]) == (missing is None)
 
 
-def test_selective_scan_torch_memory_does_not_grow_as_n_times_l() -> None:
+@pytest.mark.parametrize("op", bench.OPS)
+def test_plain_loop_and_mambapy_compute_the_op(op: str) -> None:
+    """The baselines are the same function: values and grads match the reference backend."""
+    inputs = bench.make_inputs(op, 21, shape={"batch": 1, "dim": 8, "heads": 2, "headdim": 4})
+    (expected,) = bench.outputs(op, inputs, "reference")[:1]
+    (looped,) = bench.plain_loop(op, inputs)
+    torch.testing.assert_close(looped, expected, rtol=1e-4, atol=1e-4)
+    if op == "selective_scan" and bench.mambapy_missing() is None:
+        given = bench.mambapy_inputs(inputs)
+        (scanned,) = bench.mambapy_scan(given)
+        torch.testing.assert_close(scanned.transpose(1, 2), expected, rtol=1e-4, atol=1e-4)
+        (grad_u,) = torch.autograd.grad(scanned.sum(), [given["u"]])
+        (want,) = torch.autograd.grad(expected.sum(), [inputs["u"]])
+        torch.testing.assert_close(grad_u.transpose(1, 2), want, rtol=1e-4, atol=1e-4)
+
+
+def test_mambapy_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mambapy.mamba", None)  # an import of it now fails
+    assert bench.mambapy_missing().startswith(
+        "mambapy not installed (pip install 'nas-hybrid[bench]')"
+    )
+
+
+def test_build_seconds_compiles_each_source_from_scratch() -> None:
+    seconds = bench.build_seconds()
+    assert set(seconds) == {"selective_scan/cpu.c", "ssd/cpu.c"}
+    assert all(s > 0 for s in seconds.values())
+
+
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+def test_selective_scan_memory_does_not_grow_as_n_times_l(backend: str) -> None:
     """From L=1024 to 4096 at N=64, the extra peak memory of a fwd+bwd grows by far less than
     the 4 * N bytes per token and channel that storing the state would add."""
     cpu = torch.device("cpu")
-    short, long = (bench.extra_peak_bytes("selective_scan", n, 64, cpu) for n in (1024, 4096))
+    short, long = (
+        bench.extra_peak_bytes("selective_scan", n, 64, cpu, backend) for n in (1024, 4096)
+    )
     if short is None or long is None:
         pytest.skip("no /proc: the resident-set high-water mark is Linux-only")
     channels = bench.SCAN_SHAPE["batch"] * bench.SCAN_SHAPE["dim"]
@@ -70,15 +107,21 @@ def test_bench_main_prints_and_writes_json(
     monkeypatch.setattr(bench, "QUICK_LENGTHS", (16,))
     monkeypatch.setattr(bench, "MEMORY_LENGTHS", (32, 64))
     out = tmp_path / "bench.json"
-    assert bench.main(["--quick", "--json", str(out)]) == 0
+    assert bench.main(["--quick", "--threads", "1", "2", "--json", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["device_type"] == "cpu" and results["quick"]
-    assert {r["op"] for r in results["timings"]} == set(bench.OPS)
-    assert [(r["op"], r["lengths"]) for r in results["memory"]] == [
-        (op, [32, 64]) for op in bench.OPS
+    assert results["command"] == "nas bench kernels --quick"
+    assert {(r["op"], r["threads"]) for r in results["timings"]} == {
+        (op, n) for op in bench.OPS for n in (1, 2)
+    }
+    assert {(r["op"], r["threads"]) for r in results["ratios"]} == {
+        (op, n) for op in bench.OPS for n in (1, 2)
+    }
+    assert [(r["op"], r["backend"], r["lengths"]) for r in results["memory"]] == [
+        (op, backend, [32, 64]) for op in bench.OPS for backend in ("cpu", "torch")
     ]
     printed = capsys.readouterr().out
-    assert "Scan kernels on" in printed and "its growth with L" in printed
+    assert "Scan kernels, fwd+bwd (fwd) ms" in printed and "its growth with L" in printed
 
 
 @pytest.mark.slow
