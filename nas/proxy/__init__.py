@@ -12,7 +12,7 @@ Example:
     >>> metrics.status, 0.0 <= metrics.capability() <= 1.0, metrics.memory_kind
     ('ok', True, 'rss')
 
-``python -m nas.proxy.bench`` measures training tokens/s of reference architectures.
+``nas bench train`` (:mod:`nas.proxy.bench`) measures proxy training tokens/s per family.
 """
 
 from nas.proxy._budget import Budget
