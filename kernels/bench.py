@@ -475,12 +475,12 @@ def run(
     ours = implementations(OPS[0], dev)[0]
     return {
         "command": "nas bench kernels" + (" --quick" if quick else ""),
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
         "device_type": dev.type,
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
         "torch": torch.__version__,
-        "mambapy": _version("mambapy"),
+        "mambapy": package_version("mambapy"),
         "quick": quick,
         "shapes": {"selective_scan": SCAN_SHAPE, "ssd": SSD_SHAPE},
         "build_s": build,
@@ -490,14 +490,16 @@ def run(
     }
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of ``package``, or None."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux)."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():

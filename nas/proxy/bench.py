@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from kernels.bench import cpu_name, mambapy_missing, package_version
 from nas.arch import ArchSpec, AttentionSpec, MLPSpec, SSMSpec
 from nas.models import build_model
 
@@ -123,15 +123,6 @@ def mambapy_lm(arch: ArchSpec) -> torch.nn.Module:
             return self.lm_head(self.norm_f(self.mamba(self.embedding(tokens))))
 
     return MambapyLM()
-
-
-def mambapy_missing() -> str | None:
-    """Why mambapy cannot be imported (the optional ``bench`` extra), or None."""
-    try:
-        import mambapy.mamba  # noqa: F401
-    except ImportError as exc:
-        return f"mambapy not installed (pip install 'nas-hybrid[bench]'): {exc}"
-    return None
 
 
 def throughput_rows(
@@ -247,28 +238,15 @@ def run(
     return {
         "command": "nas bench train",
         "date": datetime.date.today().isoformat(),
-        "device": _cpu_name(),
+        "device": cpu_name(),
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
-        "versions": {p: _version(p) for p in ("torch", "mambapy", "nas-hybrid")},
+        "versions": {p: package_version(p) for p in ("torch", "mambapy", "nas-hybrid")},
         "steps": steps,
         "warmup_steps": WARMUP,
         "throughput": issue + quickstart,
         "end_to_end": end_to_end_rows(log) if end_to_end else [],
     }
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_name() -> str:
-    from nas.proxy._evaluate import _device_name
-
-    return _device_name(torch.device("cpu"))
 
 
 def render(results: dict[str, Any]) -> list[Table]:
