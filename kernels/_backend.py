@@ -54,10 +54,11 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 def cpu_unavailable_reason() -> str | None:
     """Why the C kernels of the ``cpu`` backend cannot be built and loaded here, or None."""
     from kernels import _native  # the sources sit beside each op
+    from kernels.conv1d.cpu import SOURCE as CONV_SOURCE
     from kernels.selective_scan.cpu import SOURCE as SCAN_SOURCE
     from kernels.ssd.cpu import SOURCE as SSD_SOURCE
 
-    for source in (SCAN_SOURCE, SSD_SOURCE):
+    for source in (SCAN_SOURCE, SSD_SOURCE, CONV_SOURCE):
         reason = _native.unavailable_reason(source)
         if reason is not None:
             return reason

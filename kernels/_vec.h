@@ -17,6 +17,23 @@ static inline vec load(const float *p) { return *(const vec *)p; }
 static inline void store(float *p, vec v) { *(vec *)p = v; }
 static inline vec splat(float x) { return (vec){0} + x; }
 
+/* The first n <= W lanes only (the rest read as 0 and are not written): a partial block. */
+static inline vec load_n(const float *p, int64_t n) {
+    if (n == W) return load(p);
+    float buf[W] = {0};
+    memcpy(buf, p, sizeof(float) * n);
+    return load(buf);
+}
+static inline void store_n(float *p, vec v, int64_t n) {
+    if (n == W) {
+        store(p, v);
+        return;
+    }
+    float buf[W];
+    store(buf, v);
+    memcpy(p, buf, sizeof(float) * n);
+}
+
 /* exp(x) lane by lane for x <= 88: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-6
    Taylor polynomial (relative error < 2e-7 there), and 2^n built in the exponent bits. Below
    -87.3 the result flushes to 0, which the recurrence reads as a full decay; NaN stays NaN. */

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels import selective_scan
+from kernels import causal_conv1d, selective_scan
 from nas.arch import SSMSpec
 from nas.models._init import dt_bias_init, linear
 
@@ -22,7 +22,7 @@ class Mamba1(nn.Module):
         d_inner = ssm.d_inner(d_model)
         self.d_state, self.dt_rank, self.backend = ssm.d_state, ssm.dt_rank, backend
         self.in_proj = linear(d_model, 2 * d_inner)
-        # depthwise over time; the input is left-padded by d_conv - 1 so no output sees the future
+        # depthwise over time, causal (kernels.causal_conv1d); a Conv1d holds its parameters
         self.conv1d = nn.Conv1d(d_inner, d_inner, ssm.d_conv, groups=d_inner, bias=True)
         self.x_proj = linear(d_inner, ssm.dt_rank + 2 * ssm.d_state)
         self.dt_proj = nn.Linear(ssm.dt_rank, d_inner, bias=True)
@@ -41,15 +41,14 @@ class Mamba1(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(batch, L, d_model) -> (batch, L, d_model)."""
         x, z = self.in_proj(hidden).chunk(2, dim=-1)
-        pad = self.conv1d.kernel_size[0] - 1
-        x = F.silu(self.conv1d(F.pad(x.transpose(1, 2), (pad, 0))))  # (batch, d_inner, L)
-        dt, B, C = self.x_proj(x.transpose(1, 2)).split(
-            [self.dt_rank, self.d_state, self.d_state], dim=-1
-        )
+        # causal depthwise conv + SiLU over time, (batch, L, d_inner) in and out
+        conv = self.conv1d
+        x = causal_conv1d(x, conv.weight[:, 0], conv.bias, silu=True, backend=self.backend)
+        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight)  # its bias goes into the scan, before softplus
         # the kernel's layout is channel-first, (batch, channels, L): transposed views, no copies
         y = selective_scan(
-            x,
+            x.transpose(1, 2),
             dt.transpose(1, 2),
             -torch.exp(self.A_log.float()),
             B.transpose(1, 2),

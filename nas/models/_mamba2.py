@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels import ssd
+from kernels import causal_conv1d, ssd
 from nas.arch import SSMSpec
 from nas.models._init import dt_bias_init, linear
 
@@ -29,7 +29,7 @@ class Mamba2(nn.Module):
         self.backend = backend
         conv_channels = self.d_inner + 2 * self.ngroups * self.d_state
         self.in_proj = linear(d_model, self.d_inner + conv_channels + self.nheads)  # z, xBC, dt
-        # depthwise over time; the input is left-padded by d_conv - 1 so no output sees the future
+        # depthwise over time, causal (kernels.causal_conv1d); a Conv1d holds its parameters
         self.conv1d = nn.Conv1d(conv_channels, conv_channels, ssm.d_conv, groups=conv_channels)
         self.dt_bias = nn.Parameter(dt_bias_init(self.nheads, ssm.dt_min, ssm.dt_max))
         self.A_log = nn.Parameter(torch.empty(self.nheads).uniform_(*A_INIT_RANGE).log())
@@ -45,8 +45,8 @@ class Mamba2(nn.Module):
         z, xBC, dt = self.in_proj(hidden).split(
             [self.d_inner, self.d_inner + 2 * groups_width, self.nheads], dim=-1
         )
-        pad = self.conv1d.kernel_size[0] - 1
-        xBC = F.silu(self.conv1d(F.pad(xBC.transpose(1, 2), (pad, 0)))).transpose(1, 2)
+        conv = self.conv1d  # causal depthwise conv + SiLU over time, (batch, L, channels)
+        xBC = causal_conv1d(xBC, conv.weight[:, 0], conv.bias, silu=True, backend=self.backend)
         x, B, C = xBC.split([self.d_inner, groups_width, groups_width], dim=-1)
         y = ssd(
             x.unflatten(-1, (self.nheads, self.headdim)),
