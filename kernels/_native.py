@@ -108,9 +108,12 @@ def _compiler() -> str:
 
 
 def _build(compiler: str, flags: tuple[str, ...], source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
+        os.close(fd)
+    except OSError as exc:
+        raise NativeBuildError(f"cannot write the kernel cache {target.parent}: {exc}") from None
     try:
         done = subprocess.run(
             [compiler, *flags, "-o", partial, str(source), "-lm"],
