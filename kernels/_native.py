@@ -5,7 +5,8 @@ Each ``*.c`` source is compiled once per machine into a shared library, cached u
 its flags and the CPU (``-march=native`` code must not run on another CPU model), and loaded
 with ctypes. A build takes about a second; concurrent processes (Ray workers) may build the same
 library at once: each writes its own temporary file and renames it into place, so none ever
-loads a half-written file. ctypes releases the GIL during each call.
+loads a half-written file. ctypes releases the GIL during each call, so that a kernel runs
+one part of the batch per torch CPU thread (:func:`batch_parts`, :func:`run_parts`).
 
 Without a working compiler the ``cpu`` backend is unavailable (:func:`unavailable_reason` says
 why) and ``backend="auto"`` falls back to the ``torch`` path.
@@ -16,11 +17,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import itertools
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -50,6 +54,31 @@ def load(source: Path, functions: dict[str, tuple[int, int]]) -> ctypes.CDLL:
         function.argtypes = [ctypes.c_int64] * integers + [ctypes.c_void_p] * pointers
         function.restype = None
     return loaded
+
+
+def batch_parts(batch: int) -> list[slice]:
+    """The batch split into one contiguous part per torch CPU thread (at most ``batch``
+    parts): the kernels run one part per thread, so that they follow torch.set_num_threads."""
+    parts = max(1, min(batch, torch.get_num_threads()))
+    bounds = [batch * i // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def run_parts(calls: list[Callable[[], None]]) -> None:
+    """Run ``calls`` at once, one per thread (ctypes releases the GIL during each call)."""
+    if len(calls) == 1:
+        calls[0]()
+        return
+    if len(_POOL) < len(calls) - 1:  # one pool, grown to the most threads asked for
+        _POOL[:] = [ThreadPoolExecutor(1, thread_name_prefix="nas-kernels")
+                    for _ in range(len(calls) - 1)]  # fmt: skip
+    pending = [pool.submit(call) for pool, call in zip(_POOL, calls[1:], strict=False)]
+    calls[0]()
+    for future in pending:
+        future.result()
+
+
+_POOL: list[ThreadPoolExecutor] = []  # one single-thread executor per extra part
 
 
 def pointer(tensor: torch.Tensor | None) -> ctypes.c_void_p:

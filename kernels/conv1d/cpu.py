@@ -8,12 +8,13 @@ the SiLU in the same pass.
 from __future__ import annotations
 
 import ctypes
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from kernels import _native
-from kernels._native import pointer
+from kernels._native import batch_parts, pointer, run_parts
 
 SOURCE = Path(__file__).with_name("cpu.c")
 LANES = 16  # W in kernels/_vec.h
@@ -37,10 +38,14 @@ class _FusedConv(torch.autograd.Function):
     def forward(ctx, x, w, bias, silu):  # type: ignore[override]
         batch, length, channels = x.shape
         y = x.new_empty(batch, length, channels)
-        _library().conv1d_fwd(
-            batch, length, channels, w.shape[0], x.stride(1), silu,
-            *map(pointer, (x, w, bias, y)),
-        )  # fmt: skip
+        run_parts([
+            partial(
+                _library().conv1d_fwd,
+                p.stop - p.start, length, channels, w.shape[0], x.stride(1), silu,
+                *map(pointer, (x[p], w, bias, y[p])),
+            )
+            for p in batch_parts(batch)
+        ])  # fmt: skip
         ctx.silu = silu
         ctx.save_for_backward(x, w, bias)
         return y
@@ -51,14 +56,20 @@ class _FusedConv(torch.autograd.Function):
         batch, length, channels = x.shape
         grad_y = grad_y.float().contiguous()
         grad_x = x.new_empty(batch, length, channels)
-        grad_w = torch.zeros_like(w)
-        grad_bias = None if bias is None else torch.zeros_like(bias)
-        work = x.new_empty(length * LANES)
-        _library().conv1d_bwd(
-            batch, length, channels, w.shape[0], x.stride(1), ctx.silu,
-            *map(pointer, (x, w, bias, grad_y, grad_x, grad_w, grad_bias, work)),
-        )  # fmt: skip
-        return grad_x, grad_w, grad_bias, None
+        parts = batch_parts(batch)
+        grad_w = w.new_zeros(len(parts), *w.shape)  # one per part, added up after
+        grad_bias = None if bias is None else bias.new_zeros(len(parts), *bias.shape)
+        work = x.new_empty(len(parts), length * LANES)
+        run_parts([
+            partial(
+                _library().conv1d_bwd,
+                p.stop - p.start, length, channels, w.shape[0], x.stride(1), ctx.silu,
+                *map(pointer, (x[p], w, bias, grad_y[p], grad_x[p], grad_w[i])),
+                pointer(None if grad_bias is None else grad_bias[i]), pointer(work[i]),
+            )
+            for i, p in enumerate(parts)
+        ])  # fmt: skip
+        return grad_x, grad_w.sum(0), None if grad_bias is None else grad_bias.sum(0), None
 
 
 def _library() -> ctypes.CDLL:

@@ -14,13 +14,15 @@ Inputs arrive checked and with B, C in grouped form (batch, G, N, L).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from kernels import _native
-from kernels._native import pointer
+from kernels._native import batch_parts, pointer, run_parts
 
 SOURCE = Path(__file__).with_name("cpu.c")
 LANES = 16  # W in cpu.c: channels per block
@@ -85,11 +87,18 @@ class _FusedScan(torch.autograd.Function):
         y = torch.empty_like(u)
         starts = u.new_empty(batch, chunks, nstate, channels)
         last = u.new_empty(batch, nstate, channels)
-        work = u.new_empty(channels * nstate)
-        _library().selective_scan_fwd(
-            batch, length, channels, nstate, groups, CHUNK, softplus,
-            *map(pointer, (u, delta, A, B, C, D, z, bias, y, starts, last, work)),
-        )  # fmt: skip
+        parts = batch_parts(batch)
+        work = u.new_empty(len(parts), channels * nstate)
+
+        def part(i: int, p: slice) -> Callable[[], None]:
+            per_batch = (u[p], delta[p], A, B[p], C[p], D, z if z is None else z[p], bias)
+            return partial(
+                _library().selective_scan_fwd,
+                p.stop - p.start, length, channels, nstate, groups, CHUNK, softplus,
+                *map(pointer, (*per_batch, y[p], starts[p], last[p], work[i])),
+            )  # fmt: skip
+
+        run_parts([part(i, p) for i, p in enumerate(parts)])
         ctx.softplus = softplus
         ctx.save_for_backward(u, delta, A, B, C, D, z, bias, starts)
         return y, last
@@ -103,20 +112,38 @@ class _FusedScan(torch.autograd.Function):
         if grad_last is not None:
             grad_last = grad_last.float().contiguous()
         grad_u, grad_delta = torch.empty_like(u), torch.empty_like(delta)
-        grad_A = torch.zeros_like(A)
         grad_B, grad_C = torch.empty_like(B), torch.empty_like(C)
-        grad_D = None if D is None else torch.zeros_like(D)
         grad_z = None if z is None else torch.empty_like(z)
-        grad_bias = None if bias is None else torch.zeros_like(bias)
+        parts = batch_parts(batch)
+        # what sums over the batch gets one buffer per part, added up after
+        grad_A = A.new_zeros(len(parts), *A.shape)
+        grad_D = None if D is None else D.new_zeros(len(parts), *D.shape)
+        grad_bias = None if bias is None else bias.new_zeros(len(parts), *bias.shape)
         work = u.new_empty(
-            nstate * (2 * CHUNK * LANES * (1 + groups) + channels + LANES) + CHUNK * LANES
+            len(parts),
+            nstate * (2 * CHUNK * LANES * (1 + groups) + channels + LANES) + CHUNK * LANES,
         )
-        _library().selective_scan_bwd(
-            batch, length, channels, nstate, groups, CHUNK, ctx.softplus,
-            *map(pointer, (u, delta, A, B, C, D, z, bias, starts, grad_y, grad_last)),
-            *map(pointer, (grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z)),
-            *map(pointer, (grad_bias, work)),
-        )  # fmt: skip
+
+        def part(i: int, p: slice) -> Callable[[], None]:
+            def at(t: torch.Tensor | None) -> torch.Tensor | None:
+                return None if t is None else t[p]
+
+            def own(t: torch.Tensor | None) -> torch.Tensor | None:
+                return None if t is None else t[i]
+
+            return partial(
+                _library().selective_scan_bwd,
+                p.stop - p.start, length, channels, nstate, groups, CHUNK, ctx.softplus,
+                *map(pointer, (u[p], delta[p], A, B[p], C[p], D, at(z), bias, starts[p])),
+                *map(pointer, (grad_y[p], at(grad_last), grad_u[p], grad_delta[p], grad_A[i])),
+                *map(pointer, (grad_B[p], grad_C[p], own(grad_D), at(grad_z), own(grad_bias))),
+                pointer(work[i]),
+            )  # fmt: skip
+
+        run_parts([part(i, p) for i, p in enumerate(parts)])
+        grad_A = grad_A.sum(0)
+        grad_D = None if grad_D is None else grad_D.sum(0)
+        grad_bias = None if grad_bias is None else grad_bias.sum(0)
         return None, grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_bias
 
 

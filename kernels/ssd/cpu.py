@@ -12,13 +12,15 @@ Inputs arrive checked; ``dt`` arrives already biased and softplussed (``_common.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from kernels import _native
-from kernels._native import pointer
+from kernels._native import batch_parts, pointer, run_parts
 from kernels.ssd._common import skip_and_gate
 
 SOURCE = Path(__file__).with_name("cpu.c")
@@ -72,11 +74,19 @@ class _FusedSSD(torch.autograd.Function):
         y = torch.empty_like(x)
         starts = x.new_empty(batch, chunks, heads, nstate, padded)
         final = x.new_empty(batch, heads, nstate, padded)
-        work = x.new_empty(heads * nstate * padded)
-        _library().ssd_fwd(
-            batch, length, heads, padded, nstate, groups, CHUNK,
-            *map(pointer, (x, dt, A, B, C, initial, y, starts, final, work)),
-        )  # fmt: skip
+        parts = batch_parts(batch)
+        work = x.new_empty(len(parts), heads * nstate * padded)
+
+        def part(i: int, p: slice) -> Callable[[], None]:
+            init = None if initial is None else initial[p]
+            return partial(
+                _library().ssd_fwd,
+                p.stop - p.start, length, heads, padded, nstate, groups, CHUNK,
+                *map(pointer, (x[p], dt[p], A, B[p], C[p], init, y[p], starts[p], final[p])),
+                pointer(work[i]),
+            )  # fmt: skip
+
+        run_parts([part(i, p) for i, p in enumerate(parts)])
         ctx.has_initial = initial is not None
         ctx.save_for_backward(x, dt, A, B, C, starts)
         return y, final
@@ -89,16 +99,26 @@ class _FusedSSD(torch.autograd.Function):
         grad_y = grad_y.float().contiguous()
         if grad_final is not None:
             grad_final = grad_final.float().contiguous()
-        grad_x, grad_dt, grad_A = torch.empty_like(x), torch.empty_like(dt), torch.zeros_like(A)
+        grad_x, grad_dt = torch.empty_like(x), torch.empty_like(dt)
         grad_B, grad_C = torch.empty_like(B), torch.empty_like(C)
         grad_initial = x.new_empty(batch, heads, nstate, padded)
-        work = x.new_empty(CHUNK * nstate * LANES * (1 + 2 * groups))
-        _library().ssd_bwd(
-            batch, length, heads, padded, nstate, groups, CHUNK,
-            *map(pointer, (x, dt, A, B, C, starts, grad_y, grad_final, grad_x, grad_dt)),
-            *map(pointer, (grad_A, grad_B, grad_C, grad_initial, work)),
-        )  # fmt: skip
-        return grad_x, grad_dt, grad_A, grad_B, grad_C, grad_initial if ctx.has_initial else None
+        parts = batch_parts(batch)
+        grad_A = A.new_zeros(len(parts), *A.shape)  # one per part, added up after
+        work = x.new_empty(len(parts), CHUNK * nstate * LANES * (1 + 2 * groups))
+
+        def part(i: int, p: slice) -> Callable[[], None]:
+            final = None if grad_final is None else grad_final[p]
+            return partial(
+                _library().ssd_bwd,
+                p.stop - p.start, length, heads, padded, nstate, groups, CHUNK,
+                *map(pointer, (x[p], dt[p], A, B[p], C[p], starts[p], grad_y[p], final)),
+                *map(pointer, (grad_x[p], grad_dt[p], grad_A[i], grad_B[p], grad_C[p])),
+                *map(pointer, (grad_initial[p], work[i])),
+            )  # fmt: skip
+
+        run_parts([part(i, p) for i, p in enumerate(parts)])
+        grad_initial = grad_initial if ctx.has_initial else None
+        return grad_x, grad_dt, grad_A.sum(0), grad_B, grad_C, grad_initial
 
 
 def _library() -> ctypes.CDLL:
