@@ -23,12 +23,16 @@ static inline vec step_size(const float *delta, const float *bias, int softplus,
     return softplus ? vsoftplus(*raw) : *raw;
 }
 
-/* Forward: y, the state at every chunk start (for the backward), and the last state. */
-void selective_scan_fwd(int64_t batch, int64_t length, int64_t P, int64_t N, int64_t G,
-                        int64_t T, int64_t softplus, const float *u, const float *delta,
-                        const float *A, const float *B, const float *C, const float *D,
-                        const float *z, const float *bias, float *y, float *starts, float *last,
-                        float *h /* workspace: P * N */) {
+/* The bodies are inlined twice: for N = 16 (Mamba's usual d_state) the loops over n unroll and
+   the state (or its grad) lives in 16 vector registers across steps; any other N reads it from
+   L1. */
+#define BODY static inline __attribute__((always_inline)) void
+#define UNROLL _Pragma("GCC unroll 16")
+
+BODY scan_fwd(int64_t batch, int64_t length, int64_t P, const int64_t N, int64_t G, int64_t T,
+              int64_t softplus, const float *u, const float *delta, const float *A,
+              const float *B, const float *C, const float *D, const float *z, const float *bias,
+              float *y, float *starts, float *last, float *h) {
     const int64_t Pg = P / G, chunks = (length + T - 1) / T, blocks = P / W;
     for (int64_t b = 0; b < batch; ++b) {
         memset(h, 0, sizeof(float) * P * N);
@@ -38,7 +42,11 @@ void selective_scan_fwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                 const int64_t p0 = j * W, g = p0 / Pg;
                 float *hj = h + j * N * W; /* this block's state, (N, W) */
                 float *start = starts + ((b * chunks + c) * N) * P + p0;
-                for (int64_t n = 0; n < N; ++n) store(start + n * P, load(hj + n * W));
+                vec hr[N];
+                UNROLL for (int64_t n = 0; n < N; ++n) {
+                    hr[n] = load(hj + n * W);
+                    store(start + n * P, hr[n]);
+                }
                 for (int64_t t = t0; t < t1; ++t) {
                     const int64_t row = (b * length + t) * P + p0;
                     const float *Bt = B + ((b * length + t) * G + g) * N;
@@ -47,10 +55,9 @@ void selective_scan_fwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                     const vec dtv = step_size(delta + row, bias ? bias + p0 : 0, softplus, &raw);
                     const vec uv = load(u + row), du = dtv * uv;
                     vec acc = splat(0.0f);
-                    for (int64_t n = 0; n < N; ++n) {
-                        vec hv = vexp(dtv * load(A + n * P + p0)) * load(hj + n * W) + du * Bt[n];
-                        store(hj + n * W, hv);
-                        acc += hv * Ct[n];
+                    UNROLL for (int64_t n = 0; n < N; ++n) {
+                        hr[n] = vexp(dtv * load(A + n * P + p0)) * hr[n] + du * Bt[n];
+                        acc += hr[n] * Ct[n];
                     }
                     if (D) acc += load(D + p0) * uv;
                     if (z) {
@@ -59,6 +66,7 @@ void selective_scan_fwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                     }
                     store(y + row, acc);
                 }
+                UNROLL for (int64_t n = 0; n < N; ++n) store(hj + n * W, hr[n]);
             }
         }
         for (int64_t j = 0; j < blocks; ++j)
@@ -67,19 +75,26 @@ void selective_scan_fwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
     }
 }
 
-/* Backward, chunk by chunk from the end: each block's chunk of states (and decays, and outputs
-   before the gate) is recomputed from its start into the workspace, then walked backwards
-   carrying the state's grad dh. grad_B and grad_C sum over a group's channels: the lanes are
-   summed per chunk in lane-wide partials, (T, N, W) per group, reduced at the chunk's end.
-   grad_A, grad_D and grad_bias accumulate (the caller zeroes them). */
-void selective_scan_bwd(int64_t batch, int64_t length, int64_t P, int64_t N, int64_t G,
+/* Forward: y, the state at every chunk start (for the backward), and the last state. */
+void selective_scan_fwd(int64_t batch, int64_t length, int64_t P, int64_t N, int64_t G,
                         int64_t T, int64_t softplus, const float *u, const float *delta,
                         const float *A, const float *B, const float *C, const float *D,
-                        const float *z, const float *bias, const float *starts,
-                        const float *grad_y, const float *grad_last, float *grad_u,
-                        float *grad_delta, float *grad_A, float *grad_B, float *grad_C,
-                        float *grad_D, float *grad_z, float *grad_bias,
-                        float *work /* (2 + 2 G) T N W + P N + N W + T W */) {
+                        const float *z, const float *bias, float *y, float *starts, float *last,
+                        float *h /* workspace: P * N */) {
+    if (N == 16)
+        scan_fwd(batch, length, P, 16, G, T, softplus, u, delta, A, B, C, D, z, bias, y, starts,
+                 last, h);
+    else
+        scan_fwd(batch, length, P, N, G, T, softplus, u, delta, A, B, C, D, z, bias, y, starts,
+                 last, h);
+}
+
+BODY scan_bwd(int64_t batch, int64_t length, int64_t P, const int64_t N, int64_t G, int64_t T,
+              int64_t softplus, const float *u, const float *delta, const float *A,
+              const float *B, const float *C, const float *D, const float *z, const float *bias,
+              const float *starts, const float *grad_y, const float *grad_last, float *grad_u,
+              float *grad_delta, float *grad_A, float *grad_B, float *grad_C, float *grad_D,
+              float *grad_z, float *grad_bias, float *work) {
     const int64_t Pg = P / G, chunks = (length + T - 1) / T, blocks = P / W;
     float *hs = work;                    /* (T, N, W): states of the chunk, for one block */
     float *decays = hs + T * N * W;      /* (T, N, W): their decays */
@@ -124,7 +139,9 @@ void selective_scan_bwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                     }
                     store(scanned + i * W, acc);
                 }
-                /* walk it backwards */
+                /* walk it backwards, the state's grad in dr */
+                vec dr[N];
+                UNROLL for (int64_t n = 0; n < N; ++n) dr[n] = load(dhj + n * W);
                 for (int64_t t = t1 - 1; t >= t0; --t) {
                     const int64_t row = (b * length + t) * P + p0, i = t - t0;
                     const float *Bt = B + ((b * length + t) * G + g) * N;
@@ -141,18 +158,18 @@ void selective_scan_bwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                     }
                     gD += gy * uv;
                     vec gdu = splat(0.0f), gdt = splat(0.0f);
-                    for (int64_t n = 0; n < N; ++n) {
+                    UNROLL for (int64_t n = 0; n < N; ++n) {
                         const int64_t at = (i * N + n) * W;
                         const float *prev = i ? hs + at - N * W : start + n * P;
                         const vec An = load(A + n * P + p0), a = load(decays + at);
-                        const vec d = load(dhj + n * W) + gy * Ct[n]; /* full grad of h_t */
+                        const vec d = dr[n] + gy * Ct[n]; /* full grad of h_t */
                         store(pC + at, load(pC + at) + load(hs + at) * gy);
                         store(pB + at, load(pB + at) + d * du);
                         gdu += d * Bt[n];
                         const vec glog = d * a * load(prev); /* grad of dt * A */
                         gdt += glog * An;
                         store(gA + n * W, load(gA + n * W) + glog * dtv);
-                        store(dhj + n * W, d * a);
+                        dr[n] = d * a;
                     }
                     store(grad_u + row, gdu * dtv + gy * Dv);
                     gdt += gdu * uv;
@@ -160,6 +177,7 @@ void selective_scan_bwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                     store(grad_delta + row, gdt);
                     gbias += gdt;
                 }
+                UNROLL for (int64_t n = 0; n < N; ++n) store(dhj + n * W, dr[n]);
                 for (int64_t n = 0; n < N; ++n)
                     store(grad_A + n * P + p0, load(grad_A + n * P + p0) + load(gA + n * W));
                 if (grad_D) store(grad_D + p0, load(grad_D + p0) + gD);
@@ -181,6 +199,29 @@ void selective_scan_bwd(int64_t batch, int64_t length, int64_t P, int64_t N, int
                     }
         }
     }
+}
+
+/* Backward, chunk by chunk from the end: each block's chunk of states (and decays, and outputs
+   before the gate) is recomputed from its start into the workspace, then walked backwards
+   carrying the state's grad. grad_B and grad_C sum over a group's channels: the lanes are
+   summed per chunk in lane-wide partials, (T, N, W) per group, reduced at the chunk's end.
+   grad_A, grad_D and grad_bias accumulate (the caller zeroes them). */
+void selective_scan_bwd(int64_t batch, int64_t length, int64_t P, int64_t N, int64_t G,
+                        int64_t T, int64_t softplus, const float *u, const float *delta,
+                        const float *A, const float *B, const float *C, const float *D,
+                        const float *z, const float *bias, const float *starts,
+                        const float *grad_y, const float *grad_last, float *grad_u,
+                        float *grad_delta, float *grad_A, float *grad_B, float *grad_C,
+                        float *grad_D, float *grad_z, float *grad_bias,
+                        float *work /* (2 + 2 G) T N W + P N + N W + T W */) {
+    if (N == 16)
+        scan_bwd(batch, length, P, 16, G, T, softplus, u, delta, A, B, C, D, z, bias, starts,
+                 grad_y, grad_last, grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z,
+                 grad_bias, work);
+    else
+        scan_bwd(batch, length, P, N, G, T, softplus, u, delta, A, B, C, D, z, bias, starts,
+                 grad_y, grad_last, grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z,
+                 grad_bias, work);
 }
 
 /* dst (batch, cols, rows) = src (batch, rows, cols) transposed, in 16 x 16 tiles that stay in L1

@@ -123,10 +123,14 @@ def test_torch_and_cpu_match_reference(
     check_against_reference(backend, inputs, softplus)
 
 
-@pytest.mark.parametrize(("dim", "nstate", "groups"), [(40, 3, None), (36, 5, 3), (16, 1, 1)])
+@pytest.mark.parametrize(
+    ("dim", "nstate", "groups"),
+    [(40, 3, None), (36, 5, 3), (16, 1, 1), (48, 16, None), (32, 16, 2)],
+)
 def test_cpu_odd_channel_and_state_counts(dim: int, nstate: int, groups: int | None) -> None:
     """Channels per group that are not a multiple of the 16 lanes (40 = 2.5 blocks, 12 per
-    group), odd N, and a single state."""
+    group), odd N, a single state, and N = 16 (the kernel's own code path, its state in
+    registers)."""
     inputs = make_inputs(batch=3, dim=dim, nstate=nstate, length=70, groups=groups)
     check_against_reference("cpu", inputs, softplus=True)
 
