@@ -30,6 +30,8 @@ def test_bench_measures_every_family_against_attention_and_mambapy(
     assert all(row["tokens_per_s"] > 0 and row["warmup_s"] > 0 for row in issue)
     assert "vs_attention" not in by_name["attention"] and by_name["mamba2"]["vs_attention"] > 0
     assert by_name["mamba1 MMMM"]["vs_mambapy"] > 0 and by_name["mambapy"]["backend"] == "mambapy"
+    assert [name for name, row in by_name.items() if "vs_mambapy" in row] == ["mamba1 MMMM"]
+    assert "vs_attention" not in by_name["mambapy"]  # not the same model: no ratio
     assert by_name["mamba1"]["backend"] == "cpu"  # auto on CPU, a compiler being here
     quick = [
         (row["shape"], row["seq_len"], row["name"]) for row in data["throughput"][len(issue) :]
